@@ -1,0 +1,35 @@
+# Everything a fresh machine needs, in a local virtual environment (.venv).
+# Only Python >= 3.10, a C/C++ compiler and CMake are assumed.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A CPU build of torch keeps the set-up small; override for a CUDA build, e.g.
+#   make TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128' install
+TORCH_SPEC ?= torch==2.13.0
+export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
+
+.PHONY: install demo test lint docs benchmark clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install $(TORCH_SPEC)
+	$(PY) -m pip install -e '.[dev,dask]'
+	touch $@
+
+demo: install
+	$(PY) examples/demo.py
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check skllmers tests examples benchmarks
+
+benchmark: install
+	$(PY) benchmarks/bench_recommenders.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache
