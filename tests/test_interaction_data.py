@@ -1,0 +1,188 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import _num_samples
+
+from skllmers import EmbeddingInit, InteractionData
+from skllmers._interaction_data import check_interaction_data
+
+
+@pytest.fixture
+def frame():
+    return pd.DataFrame({
+        "user": ["ann", "ann", "bob", "bob", "cid"],
+        "item": [10, 20, 10, 30, 20],
+        "stars": [5.0, 3.0, 4.0, 2.0, 1.0],
+        "when": [1, 2, 3, 4, 5],
+    })
+
+
+@pytest.fixture
+def items():
+    return pd.DataFrame(
+        {"title": ["Alpha", "Beta", "Gamma", "Cold"], "genres": ["a", None, "c", "d"]},
+        index=pd.Index([10, 20, 30, 99], name="item"),
+    )
+
+
+@pytest.fixture
+def data(frame, items):
+    return InteractionData.from_pandas(frame, items, user_col="user", item_col="item",
+                                       rating_col="stars", time_col="when")
+
+
+def test_codes_and_maps_round_trip(data, frame):
+    assert len(data) == 5 and data.shape == (5,)
+    assert data.user_codes.dtype == np.int32 and data.item_codes.dtype == np.int32
+    assert data.user_ids.tolist() == ["ann", "bob", "cid"]
+    back = data.to_pandas()
+    assert back["user_id"].tolist() == frame["user"].tolist()
+    assert back["item_id"].tolist() == frame["item"].tolist()
+    assert back["rating"].tolist() == frame["stars"].tolist()
+
+
+def test_side_table_ids_without_rows_are_cold_items(data):
+    assert data.n_items == 4
+    assert 99 in data.item_ids
+    cold = data.encode_items([99])[0]
+    assert (data.item_codes != cold).all()
+    assert data.items.loc[99, "title"] == "Cold"
+    assert data.items.index.equals(data.item_ids)
+
+
+def test_row_views_share_maps_side_tables_and_artifacts(data):
+    enriched = data.with_artifacts(item_features=np.ones((4, 2), np.float32))
+    part = enriched.iloc[[0, 3]]
+    assert part.user_ids is data.user_ids and part.item_ids is data.item_ids
+    assert part.items is data.items
+    assert part.artifacts["item_features"] is enriched.artifacts["item_features"]
+    assert part.to_pandas()["item_id"].tolist() == [10, 30]
+    assert data.take(np.array([True, False, True, False, False])).item_codes.tolist() == [0, 0]
+    assert len(data[1:3]) == 2
+
+
+def test_attaching_never_mutates_the_input(data):
+    enriched = data.with_artifacts(item_embeddings=EmbeddingInit(np.zeros((4, 3))))
+    assert dict(data.artifacts) == {}
+    assert "item_embeddings" in enriched.artifacts
+    with pytest.raises(TypeError):
+        enriched.artifacts["x"] = 1
+    assert dict(enriched.without_artifacts("item_embeddings").artifacts) == {}
+    assert "item_embeddings" in enriched.artifacts
+
+
+def test_sklearn_indexes_and_counts_it_without_adapter(data):
+    assert _num_samples(data) == 5
+    part = _safe_indexing(data, np.array([4, 0]))
+    assert isinstance(part, InteractionData)
+    assert part.to_pandas()["user_id"].tolist() == ["cid", "ann"]
+    folds = list(KFold(n_splits=5).split(data))
+    assert sum(len(test) for _, test in folds) == 5
+
+
+def test_to_csr_sums_repeats_and_can_skip_augmented(data):
+    matrix = data.to_csr()
+    assert matrix.shape == (3, 4)
+    assert matrix[0, 0] == 5.0 and matrix[1, 2] == 2.0
+    more = data.with_added_rows([2], [0], weight=0.25)
+    assert more.to_csr(values="ones")[2, 0] == 1.0
+    assert more.to_csr(include_augmented=False)[2, 0] == 0.0
+    assert more.to_csr(values="weights")[2, 0] == pytest.approx(0.25)
+
+
+def test_added_rows_are_flagged_weighted_and_recent(data):
+    more = data.with_added_rows([0, 1], [3, 3], weight=0.5)
+    assert more.augmented.tolist() == [False] * 5 + [True, True]
+    assert more.row_weights().tolist() == [1.0] * 5 + [0.5, 0.5]
+    assert (more.timestamps[5:] == data.timestamps.max()).all()
+    assert np.isnan(more.ratings[5:]).all()
+    assert len(data) == 5 and data.augmented is None
+
+
+def test_user_sequences_follow_time_and_break_ties_by_seed():
+    frame = pd.DataFrame({"user_id": [1] * 4, "item_id": [1, 2, 3, 4], "t": [5, 1, 3, 3]})
+    data = InteractionData.from_pandas(frame, time_col="t")
+    indptr, items = data.user_sequences(random_state=0)
+    ordered = data.item_ids[items].tolist()
+    assert ordered[0] == 2 and ordered[-1] == 1 and set(ordered[1:3]) == {3, 4}
+    seconds = {tuple(data.item_ids[data.user_sequences(random_state=s)[1]][1:3])
+               for s in range(20)}
+    assert seconds == {(3, 4), (4, 3)}
+
+
+def test_duplicate_policies(frame):
+    repeated = pd.concat([frame, frame.iloc[[0]].assign(when=9, stars=1.0)],
+                         ignore_index=True)
+    kwargs = dict(user_col="user", item_col="item", rating_col="stars", time_col="when")
+    assert len(InteractionData.from_pandas(repeated, duplicates="keep", **kwargs)) == 6
+    with pytest.warns(UserWarning, match="1 of 6 rows removed"):
+        summed = InteractionData.from_pandas(repeated, duplicates="sum", **kwargs)
+    first = summed.to_pandas().query("user_id == 'ann' and item_id == 10")
+    assert first["rating"].tolist() == [6.0] and first["timestamp"].tolist() == [9]
+    with pytest.warns(UserWarning):
+        last = InteractionData.from_pandas(repeated, duplicates="last", **kwargs)
+    assert last.to_pandas().query("user_id == 'ann' and item_id == 10")["rating"].item() == 1.0
+    with pytest.raises(ValueError, match="1 rows repeat"):
+        InteractionData.from_pandas(repeated, duplicates="error", **kwargs)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (lambda f: f.drop(columns="item"), KeyError, "'item'"),
+    (lambda f: f.assign(user=[None, "a", "b", "c", "d"]), ValueError, "1 missing"),
+    (lambda f: f.assign(stars=["5", "x", 1, 2, 3]), ValueError, "'stars' must be numeric"),
+    (lambda f: f.assign(stars=[np.nan, 1, 2, 3, 4]), ValueError, "'stars' has 1 missing"),
+    (lambda f: f.iloc[:0], ValueError, "empty"),
+])
+def test_bad_input_names_the_column_and_problem(frame, change, error, message):
+    with pytest.raises(error, match=message):
+        InteractionData.from_pandas(change(frame), user_col="user", item_col="item",
+                                    rating_col="stars", time_col="when")
+
+
+def test_bad_side_tables_and_policies(frame, items):
+    with pytest.raises(ValueError, match="repeats ids"):
+        InteractionData.from_pandas(frame, pd.concat([items, items]), user_col="user",
+                                    item_col="item")
+    with pytest.raises(ValueError, match="not a policy"):
+        InteractionData.from_pandas(frame, user_col="user", item_col="item", duplicates="x")
+    with pytest.raises(TypeError, match="DataFrame"):
+        InteractionData.from_pandas(frame.to_numpy())
+
+
+def test_check_interaction_data_explains_how_to_build_one(frame):
+    with pytest.raises(TypeError, match="from_pandas"):
+        check_interaction_data(frame, "fit")
+
+
+def test_datetime_timestamps_and_numeric_strings(frame):
+    frame = frame.assign(when=pd.to_datetime(frame["when"], unit="D"), stars=frame["stars"]
+                         .astype(str))
+    data = InteractionData.from_pandas(frame, user_col="user", item_col="item",
+                                       rating_col="stars", time_col="when")
+    assert data.timestamps.dtype == np.int64
+    assert np.all(np.diff(data.timestamps) > 0)
+    assert data.ratings.dtype == np.float32
+
+
+def test_item_text_joins_text_columns_and_skips_missing(data):
+    text = data.item_text()
+    assert text.loc[10] == "Alpha. a"
+    assert text.loc[20] == "Beta"
+
+
+def test_encode_unknown_ids(data):
+    assert data.encode_users(["bob", "zed"], unknown="ignore").tolist() == [1, -1]
+    with pytest.raises(KeyError, match="zed"):
+        data.encode_users(["zed"])
+
+
+def test_pickle_round_trip_keeps_everything(data):
+    enriched = data.with_artifacts(item_features=np.eye(4, dtype=np.float32))
+    back = pickle.loads(pickle.dumps(enriched))
+    assert back.to_pandas().equals(enriched.to_pandas())
+    np.testing.assert_array_equal(back.artifacts["item_features"], np.eye(4))
+    assert back.items.equals(enriched.items)
