@@ -1,0 +1,245 @@
+"""GuidanceRegularizer: align a model's embeddings with LLM-side user and item profiles."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from .._artifacts import GUIDANCE_KINDS, GuidanceTargets
+from .._interaction_data import check_interaction_data
+from ._text import align_rows, check_encoder, embed_texts, item_texts, user_history_texts
+
+__all__ = ["GuidanceRegularizer"]
+
+_PROFILES = ("both", "users", "items")
+ITEM_PROMPT = (
+    "Describe in two sentences what kind of person would enjoy this item and why.\n"
+    "Item: {text}\nProfile:"
+)
+USER_PROMPT = (
+    "A user recently interacted with these items, most recent first:\n{history}\n"
+    "Describe the user's tastes in two sentences.\nProfile:"
+)
+
+
+class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Guide a recommender's training toward LLM-side profiles of users and items.
+
+    At ``fit``, builds a text profile of every item (its text, or an LLM's description
+    of it) and of every user (the text of the user's latest *training* items, or an
+    LLM's summary of them), embeds the profiles with ``encoder``, and ``transform``
+    attaches them as a :class:`~skllmers.GuidanceTargets` artifact (key
+    ``"guidance"``). A recommender that reads it adds an alignment loss, weighted by
+    ``weight``, between its own user/item embeddings and the targets (RLMRec):
+    ``kind="contrastive"`` is RLMRec-Con (InfoNCE against an MLP projection of the
+    targets), ``kind="generative"`` RLMRec-Gen (reconstruct the targets from masked
+    embeddings). Serving never calls the encoder or the LLM.
+
+    ``weight=0`` trains exactly the unguided model, so a grid over ``weight`` that
+    includes 0 includes the baseline.
+
+    Models that read the artifact: ``BPRRecommender``, ``LightGCNRecommender`` and
+    ``SASRecRecommender``; other recommenders raise a clear error when they receive it.
+
+    Parameters
+    ----------
+    encoder : object with ``embed(texts)``, default=None
+        Embeds the profiles; ``None`` uses :class:`~skllmers.llm.SentenceEncoder`
+        (all-MiniLM-L6-v2, offline). A nested parameter for ``GridSearchCV``.
+    llm : object with ``generate(prompts)``, default=None
+        When given, the profiles are written by this LLM from ``item_prompt`` and
+        ``user_prompt`` (RLMRec's profile generation), then embedded by ``encoder``.
+        ``None``: the profiles are the texts themselves.
+    profiles : {"both", "users", "items"}, default="both"
+        Which side gets targets.
+    weight : float, default=1e-2
+        Weight of the alignment loss (RLMRec-Con used 1e-2 on LightGCN); 0 disables it.
+    temperature : float, default=0.2
+        InfoNCE temperature of ``kind="contrastive"``.
+    kind : {"contrastive", "generative"}, default="contrastive"
+        RLMRec-Con or RLMRec-Gen.
+    mask_ratio : float, default=0.1
+        Share of embeddings masked per batch with ``kind="generative"``.
+    n_recent : int, default=20
+        A user's profile is built from this many of the user's latest training items.
+    text_columns : list of str, optional
+        Columns of the items table that make an item's text; by default every string
+        column.
+    item_prompt, user_prompt : str
+        Prompts for ``llm``; ``{text}`` is an item's text, ``{history}`` the user's
+        latest item texts, most recent first.
+    random_state : int, RandomState instance or None, default=None
+        Breaks ties between interactions with the same timestamp.
+
+    Attributes
+    ----------
+    item_targets_ : ndarray of shape (n_items, d) or None
+        Embedded item profiles, one per item code of the fit data (zero rows: no text).
+    user_targets_ : ndarray of shape (n_users, d) or None
+        Embedded user profiles, one per user code of the fit data, from training rows
+        only (augmented rows excluded); zero rows for users with no training row.
+    item_ids_, user_ids_ : pandas.Index
+        Id maps of the fit data; ``transform`` aligns ids by value. Ids not seen at
+        ``fit`` get zero rows ("no target"), so ``transform`` never calls the encoder.
+
+    See Also
+    --------
+    LLMEmbeddingInitializer : Start item embeddings from LLM text vectors.
+    skllmers.GuidanceTargets : The artifact this transformer attaches.
+
+    References
+    ----------
+    .. [1] X. Ren et al., "Representation Learning with Large Language Models for
+       Recommendation" (RLMRec), WWW 2024.
+    .. [2] X. Yang et al., "Large Language Model Empowered Embedding Generator for
+       Sequential Recommendation" (DaRec), 2024.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.model_enhancement import GuidanceRegularizer
+    >>> class WordCount:  # any object with embed(texts) -> (n, d) will do
+    ...     def embed(self, texts):
+    ...         words = ["space", "ship", "love", "heart"]
+    ...         return np.array([[t.count(w) for w in words] for t in texts], float)
+    >>> items = pd.DataFrame({"item_id": [1, 2, 3],
+    ...                       "title": ["space ship", "love heart", "space love"]})
+    >>> data = InteractionData.from_pandas(
+    ...     pd.DataFrame({"user_id": [7, 7, 8], "item_id": [1, 2, 3]}), items=items)
+    >>> guided = GuidanceRegularizer(WordCount(), weight=0.05).fit_transform(data)
+    >>> targets = guided.artifacts["guidance"]
+    >>> targets.weight, targets.item_targets.shape, targets.user_targets.shape
+    (0.05, (3, 4), (2, 4))
+    """
+
+    def __init__(self, encoder=None, *, llm=None, profiles="both", weight=1e-2,
+                 temperature=0.2, kind="contrastive", mask_ratio=0.1, n_recent=20,
+                 text_columns=None, item_prompt=ITEM_PROMPT, user_prompt=USER_PROMPT,
+                 random_state=None):
+        self.encoder = encoder
+        self.llm = llm
+        self.profiles = profiles
+        self.weight = weight
+        self.temperature = temperature
+        self.kind = kind
+        self.mask_ratio = mask_ratio
+        self.n_recent = n_recent
+        self.text_columns = text_columns
+        self.item_prompt = item_prompt
+        self.user_prompt = user_prompt
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Build and embed the user and item profiles of ``X``.
+
+        Parameters
+        ----------
+        X : InteractionData
+            Training interactions with an items table. User profiles use these rows
+            only, so no held-out interaction reaches a target.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        X = check_interaction_data(X, "fit")
+        self._check_params()
+        encoder = check_encoder(self.encoder)
+        texts = item_texts(X, self.text_columns)
+        self.item_targets_ = self.user_targets_ = None
+        if self.profiles in ("both", "items"):
+            self.item_targets_ = embed_texts(encoder, self._item_profiles(texts))
+        if self.profiles in ("both", "users"):
+            self.user_targets_ = embed_texts(encoder, self._user_profiles(X, texts))
+        self.item_ids_ = X.item_ids
+        self.user_ids_ = X.user_ids
+        return self
+
+    def transform(self, X):
+        """Attach the profile embeddings to ``X`` as ``artifacts["guidance"]``.
+
+        Parameters
+        ----------
+        X : InteractionData
+            Its ids are matched to the fit data's by value.
+
+        Returns
+        -------
+        InteractionData
+            A new object; ``X`` is unchanged.
+        """
+        check_is_fitted(self)
+        X = check_interaction_data(X, "transform")
+        targets = GuidanceTargets(
+            item_targets=_aligned(self.item_targets_, self.item_ids_, X.item_ids),
+            user_targets=_aligned(self.user_targets_, self.user_ids_, X.user_ids),
+            weight=float(self.weight),
+            temperature=float(self.temperature),
+            kind=self.kind,
+            mask_ratio=float(self.mask_ratio),
+        )
+        return X.with_artifacts(guidance=targets)
+
+    # ------------------------------------------------------------------ profiles
+    def _item_profiles(self, texts: np.ndarray) -> np.ndarray:
+        if self.llm is None:
+            return texts
+        return self._generate(texts, [self.item_prompt.format(text=t) for t in texts])
+
+    def _user_profiles(self, X, texts: np.ndarray) -> np.ndarray:
+        histories = user_history_texts(X, texts, self.n_recent, self.random_state)
+        if self.llm is None:
+            return histories
+        return self._generate(histories,
+                              [self.user_prompt.format(history=h) for h in histories])
+
+    def _generate(self, sources: np.ndarray, prompts: list) -> np.ndarray:
+        """LLM answers to ``prompts`` where ``sources`` is non-empty, else empty text."""
+        if not callable(getattr(self.llm, "generate", None)):
+            raise TypeError(
+                "llm must have a generate(prompts) method (e.g. skllmers.llm.LlamaCppLLM); "
+                f"got {type(self.llm).__name__}."
+            )
+        wanted = np.flatnonzero(sources != "")
+        answers = list(self.llm.generate([prompts[i] for i in wanted]))
+        if len(answers) != len(wanted):
+            raise ValueError(
+                f"{type(self.llm).__name__}.generate returned {len(answers)} answers for "
+                f"{len(wanted)} prompts."
+            )
+        profiles = np.full(len(sources), "", dtype=object)
+        profiles[wanted] = [str(a).strip() for a in answers]
+        return profiles.astype(str)
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        if self.profiles not in _PROFILES:
+            raise ValueError(f"profiles={self.profiles!r}; use one of {_PROFILES}.")
+        if self.kind not in GUIDANCE_KINDS:
+            raise ValueError(f"kind={self.kind!r}; use one of {GUIDANCE_KINDS}.")
+        n = self.n_recent
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"n_recent must be a positive integer, got {n!r}.")
+        # weight, temperature and mask_ratio are checked by GuidanceTargets itself;
+        # build one now so that a bad value fails at fit, not later at transform.
+        GuidanceTargets(item_targets=np.zeros((1, 1)), weight=self.weight,
+                        temperature=self.temperature, kind=self.kind,
+                        mask_ratio=self.mask_ratio)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        return tags
+
+
+def _aligned(targets, fitted_ids, ids):
+    if targets is None:
+        return None
+    return align_rows(fitted_ids, ids, targets)[0]

@@ -1,0 +1,282 @@
+"""LLMEmbeddingInitializer: item embeddings that start from (or stay) LLM text vectors."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.random_projection import GaussianRandomProjection
+from sklearn.utils.validation import check_is_fitted
+
+from .._artifacts import EMBEDDING_MODES, EmbeddingInit
+from .._interaction_data import check_interaction_data
+from ._text import align_rows, check_encoder, embed_texts, item_texts
+
+__all__ = ["LLMEmbeddingInitializer"]
+
+_REDUCTIONS = ("pca", "random_projection", None)
+_UNSEEN_POLICIES = ("encode", "zeros")
+
+
+class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
+    """Start a recommender's item embeddings from LLM or text-encoder vectors.
+
+    At ``fit``, each item's text is embedded by ``encoder`` (a sentence encoder, or an
+    LLM's ``embed``), reduced to ``n_components`` dimensions and rescaled; ``transform``
+    attaches the vectors to the data as an :class:`~skllmers.EmbeddingInit` artifact
+    (key ``"item_embeddings"``), which the next Pipeline step reads at ``fit``. This is
+    Harte et al. (2023)'s initialisation (``mode="init"``) and the frozen semantic view of
+    LLM-ESR / AlphaRec (``mode="frozen"``). Serving never calls the encoder.
+
+    Models that read the artifact: ``BPRRecommender``, ``LightGCNRecommender`` and
+    ``SASRecRecommender`` (both modes) and ``ALSRecommender`` (``mode="init"`` only).
+    Other recommenders raise a clear error when they receive it.
+
+    Parameters
+    ----------
+    encoder : object with ``embed(texts)``, default=None
+        Embeds a list of texts into an array ``(n_texts, d)``; ``None`` uses
+        :class:`~skllmers.llm.SentenceEncoder` (all-MiniLM-L6-v2, offline). An LLM
+        backend such as :class:`~skllmers.llm.LlamaCppLLM` works too. It is a nested
+        parameter: ``GridSearchCV`` reaches ``...__encoder__batch_size``.
+    n_components : int or None, default=64
+        Width of the attached vectors. For ``mode="init"`` it must equal the
+        recommender's embedding width; ``mode="frozen"`` models project any width.
+        ``None`` keeps the encoder's width.
+    reduction : {"pca", "random_projection"} or None, default="pca"
+        How the encoder's vectors are brought to ``n_components``: PCA over the items'
+        vectors (Harte et al.), a Gaussian random projection, or nothing (then
+        ``n_components`` must be ``None`` or the encoder's width).
+    mode : {"init", "frozen"}, default="init"
+        ``"init"``: the item embedding table starts from the vectors and trains.
+        ``"frozen"``: the vectors stay fixed behind a trainable adapter.
+    add_id_embedding : bool, default=True
+        With ``mode="frozen"``, also learn a free ID embedding summed with the adapted
+        vectors (LLM-ESR's dual view). Ignored with ``mode="init"``.
+    target_std : float or None, default=0.1
+        The vectors are multiplied by one scalar so that their entries have this
+        standard deviation. A PCA'd sentence vector has entries of about 0.05-0.3 while
+        a recommender initialises embeddings with a std of about 0.1 (the models of
+        :mod:`skllmers.recommenders` use 0.1); matching it keeps the first gradient
+        steps and any weight decay on the scale the model was tuned for. One scalar for
+        all dimensions keeps PCA's ordering of variance. ``None`` leaves the scale as
+        the reduction gives it.
+    text_columns : list of str, optional
+        Columns of the items table that make an item's text; by default every string
+        column (see ``InteractionData.item_text``).
+    unseen_items : {"encode", "zeros"}, default="encode"
+        What ``transform`` does with items that were not in the id map seen at ``fit``:
+        embed their text with ``encoder`` and project it with the fitted reduction
+        and scale (never refitting either), or give them zero vectors. Items of the fit
+        data are never re-embedded, so ``transform`` of data that shares its id map
+        needs no encoder.
+    random_state : int, RandomState instance or None, default=None
+        Seeds PCA's randomized solver and the random projection.
+
+    Attributes
+    ----------
+    vectors_ : ndarray of shape (n_items, n_components_), float32
+        The attached vectors, one per item code of the fit data. Items with no text
+        get a zero row (the model's ID embedding, if any, still learns them).
+    item_ids_ : pandas.Index
+        Item id map of the fit data; ``transform`` aligns ids to it by value.
+    reducer_ : PCA, GaussianRandomProjection or None
+        The fitted reduction.
+    scale_ : float
+        The scalar that brought the reduced vectors to ``target_std``.
+    n_components_ : int
+        Width of ``vectors_``.
+    encoder_dim_ : int
+        Width of the encoder's vectors.
+
+    See Also
+    --------
+    GuidanceRegularizer : Align a model's embeddings with LLM profiles during training.
+    skllmers.EmbeddingInit : The artifact this transformer attaches.
+
+    References
+    ----------
+    .. [1] J. Harte et al., "Leveraging Large Language Models for Sequential
+       Recommendation", RecSys 2023.
+    .. [2] Q. Liu et al., "LLM-ESR: Large Language Models Enhancement for Long-tailed
+       Sequential Recommendation", NeurIPS 2024.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.model_enhancement import LLMEmbeddingInitializer
+    >>> class WordCount:  # any object with embed(texts) -> (n, d) will do
+    ...     def embed(self, texts):
+    ...         words = ["space", "ship", "love", "heart"]
+    ...         return np.array([[t.count(w) for w in words] for t in texts], float)
+    >>> items = pd.DataFrame({"item_id": [1, 2, 3],
+    ...                       "title": ["space ship", "love heart", "space love"]})
+    >>> data = InteractionData.from_pandas(
+    ...     pd.DataFrame({"user_id": [7, 7, 8], "item_id": [1, 2, 3]}), items=items)
+    >>> init = LLMEmbeddingInitializer(WordCount(), n_components=2, random_state=0)
+    >>> enriched = init.fit_transform(data)
+    >>> enriched.artifacts["item_embeddings"].vectors.shape
+    (3, 2)
+    >>> round(float(enriched.artifacts["item_embeddings"].vectors.std()), 3)
+    0.1
+    """
+
+    def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
+                 add_id_embedding=True, target_std=0.1, text_columns=None,
+                 unseen_items="encode", random_state=None):
+        self.encoder = encoder
+        self.n_components = n_components
+        self.reduction = reduction
+        self.mode = mode
+        self.add_id_embedding = add_id_embedding
+        self.target_std = target_std
+        self.text_columns = text_columns
+        self.unseen_items = unseen_items
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Embed, reduce and rescale the text of every item in ``X``'s id map.
+
+        Parameters
+        ----------
+        X : InteractionData
+            Training interactions with an items table. Every item of the id map is
+            embedded, including cold items with no training row: text is side
+            information, not an interaction, so this leaks nothing from a held-out split.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self
+        """
+        X = check_interaction_data(X, "fit")
+        self._check_params()
+        encoder = check_encoder(self.encoder)
+        texts = item_texts(X, self.text_columns)
+        has_text = texts != ""
+        raw = embed_texts(encoder, texts)
+        self.encoder_dim_ = raw.shape[1]
+        self.reducer_ = self._fit_reducer(raw[has_text])
+        reduced = self._reduce(raw, has_text, scale=1.0)
+        self.scale_ = _scale_to_std(reduced[has_text], self.target_std)
+        self.vectors_ = reduced * np.float32(self.scale_)
+        self.n_components_ = self.vectors_.shape[1]
+        self.item_ids_ = X.item_ids
+        return self
+
+    def transform(self, X):
+        """Attach the item vectors to ``X`` as ``artifacts["item_embeddings"]``.
+
+        Parameters
+        ----------
+        X : InteractionData
+            Its item ids are matched to the fit data's by value; see ``unseen_items``
+            for ids that were not there.
+
+        Returns
+        -------
+        InteractionData
+            A new object; ``X`` is unchanged.
+        """
+        check_is_fitted(self)
+        X = check_interaction_data(X, "transform")
+        if self.mode not in EMBEDDING_MODES:
+            raise ValueError(f"mode={self.mode!r}; use one of {EMBEDDING_MODES}.")
+        vectors, known = align_rows(self.item_ids_, X.item_ids, self.vectors_)
+        if not known.all() and self.unseen_items == "encode":
+            vectors[~known] = self._encode_unseen(X, ~known)
+        artifact = EmbeddingInit(vectors, mode=self.mode,
+                                 add_id_embedding=bool(self.add_id_embedding))
+        return X.with_artifacts(item_embeddings=artifact)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the vector dimensions, ``llmembeddinginitializer0``, ``...1``, ...
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the vectors come from text, not from input columns.
+
+        Returns
+        -------
+        ndarray of str, shape (n_components_,)
+        """
+        check_is_fitted(self)
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.n_components_)], dtype=object)
+
+    # ------------------------------------------------------------------ helpers
+    def _check_params(self) -> None:
+        if self.reduction not in _REDUCTIONS:
+            raise ValueError(f"reduction={self.reduction!r}; use one of {_REDUCTIONS}.")
+        if self.mode not in EMBEDDING_MODES:
+            raise ValueError(f"mode={self.mode!r}; use one of {EMBEDDING_MODES}.")
+        if self.unseen_items not in _UNSEEN_POLICIES:
+            raise ValueError(f"unseen_items={self.unseen_items!r}; use one of {_UNSEEN_POLICIES}.")
+        n = self.n_components
+        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
+            raise ValueError(f"n_components must be a positive integer or None, got {n!r}.")
+        if n is None and self.reduction == "random_projection":
+            raise ValueError("reduction='random_projection' needs an integer n_components.")
+        std = self.target_std
+        if std is not None and not (isinstance(std, numbers.Real) and std > 0):
+            raise ValueError(f"target_std must be a positive number or None, got {std!r}.")
+
+    def _fit_reducer(self, raw: np.ndarray):
+        n_texts, width = raw.shape
+        n = self.n_components
+        if self.reduction is None:
+            if n is not None and n != width:
+                raise ValueError(
+                    f"reduction=None keeps the encoder's width ({width}), but "
+                    f"n_components={n}; pass n_components=None or choose a reduction."
+                )
+            return None
+        if self.reduction == "pca":
+            if n is not None and n > min(n_texts, width):
+                raise ValueError(
+                    f"PCA cannot give n_components={n} from {n_texts} item texts embedded "
+                    f"in {width} dimensions; use at most {min(n_texts, width)}, or "
+                    "reduction='random_projection'."
+                )
+            return PCA(n_components=n, random_state=self.random_state).fit(raw)
+        return GaussianRandomProjection(n_components=n, random_state=self.random_state).fit(raw)
+
+    def _reduce(self, raw: np.ndarray, has_text: np.ndarray, scale: float) -> np.ndarray:
+        """Reduced, scaled rows of ``raw``; rows without text stay zero."""
+        width = raw.shape[1] if self.reducer_ is None else _output_width(self.reducer_)
+        reduced = np.zeros((len(raw), width), dtype=np.float32)
+        if has_text.any():
+            rows = raw[has_text] if self.reducer_ is None else self.reducer_.transform(raw[has_text])
+            reduced[has_text] = rows * scale
+        return reduced
+
+    def _encode_unseen(self, X, unseen: np.ndarray) -> np.ndarray:
+        texts = item_texts(X, self.text_columns)[unseen]
+        has_text = texts != ""
+        if not has_text.any():
+            return np.zeros((int(unseen.sum()), self.n_components_), np.float32)
+        raw = np.zeros((len(texts), self.encoder_dim_), np.float32)
+        raw[has_text] = embed_texts(check_encoder(self.encoder), texts[has_text])
+        return self._reduce(raw, has_text, scale=self.scale_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.requires_fit = True
+        return tags
+
+
+def _output_width(reducer) -> int:
+    return int(getattr(reducer, "n_components_", None) or reducer.n_components)
+
+
+def _scale_to_std(vectors: np.ndarray, target_std) -> float:
+    if target_std is None:
+        return 1.0
+    std = float(vectors.std())
+    return 1.0 if std == 0.0 else float(target_std) / std
