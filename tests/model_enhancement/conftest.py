@@ -1,0 +1,20 @@
+import pandas as pd
+import pytest
+
+from skllmers import InteractionData
+
+
+@pytest.fixture
+def small_data():
+    """Four items (one with no text, one cold), three users, timestamps."""
+    items = pd.DataFrame(
+        {"title": ["galaxy rocket", "whisk dough", "", "coral reef"],
+         "genre": ["space", "cooking", None, "ocean"]},
+        index=pd.Index(["a", "b", "c", "d"], name="item_id"),
+    )
+    rows = pd.DataFrame({
+        "user_id": [1, 1, 1, 2, 2, 3],
+        "item_id": ["a", "b", "c", "b", "a", "c"],
+        "t": [1, 2, 3, 1, 2, 1],
+    })
+    return InteractionData.from_pandas(rows, items, time_col="t")

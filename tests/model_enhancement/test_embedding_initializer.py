@@ -1,0 +1,158 @@
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+from _me_doubles import HashingEncoder, RaisingEncoder, RecordingEncoder
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+
+from skllmers import EmbeddingInit, InteractionData
+from skllmers.model_enhancement import LLMEmbeddingInitializer
+
+
+def _init(**params):
+    params.setdefault("encoder", HashingEncoder(dim=16))
+    params.setdefault("n_components", 2)
+    params.setdefault("random_state", 0)
+    return LLMEmbeddingInitializer(**params)
+
+
+def test_attaches_embedding_init_with_mode_and_width(small_data):
+    out = _init(mode="frozen", add_id_embedding=False).fit_transform(small_data)
+    artifact = out.artifacts["item_embeddings"]
+    assert isinstance(artifact, EmbeddingInit)
+    assert artifact.vectors.shape == (small_data.n_items, 2)
+    assert artifact.mode == "frozen" and artifact.add_id_embedding is False
+    assert "item_embeddings" not in small_data.artifacts
+    assert out.item_ids is small_data.item_ids and len(out) == len(small_data)
+
+
+def test_pca_then_rescaled_to_target_std(small_data):
+    init = _init(target_std=0.25).fit(small_data)
+    texts = small_data.item_text()
+    has_text = (texts != "").to_numpy()
+    raw = HashingEncoder(dim=16).embed(texts[has_text].tolist())
+    expected = PCA(2, random_state=0).fit_transform(raw)
+    np.testing.assert_allclose(init.vectors_[has_text], expected * init.scale_, atol=1e-5)
+    assert init.vectors_[has_text].std() == pytest.approx(0.25, rel=1e-4)
+    unscaled = _init(target_std=None).fit(small_data)
+    assert unscaled.scale_ == 1.0
+    np.testing.assert_allclose(unscaled.vectors_[has_text], expected, atol=1e-5)
+
+
+def test_item_without_text_gets_zero_row_and_is_not_sent(small_data):
+    encoder = RecordingEncoder(dim=8)
+    init = _init(encoder=encoder).fit(small_data)
+    c = small_data.encode_items(["c"])[0]
+    assert not init.vectors_[c].any()
+    assert "" not in encoder.texts and len(encoder.texts) == 3
+    assert init.vectors_[small_data.encode_items(["d"])[0]].any()  # cold item, has text
+
+
+def test_each_distinct_text_is_embedded_once():
+    items = pd.DataFrame({"title": ["same", "same", "other"]}, index=[1, 2, 3])
+    data = InteractionData.from_pandas(pd.DataFrame({"user_id": [0, 0, 1],
+                                                     "item_id": [1, 2, 3]}), items)
+    encoder = RecordingEncoder(dim=8)
+    init = _init(encoder=encoder, n_components=None, reduction=None).fit(data)
+    assert sorted(encoder.texts) == ["other", "same"]
+    np.testing.assert_array_equal(init.vectors_[0], init.vectors_[1])
+
+
+@pytest.mark.parametrize("reduction, n_components, width", [
+    ("random_projection", 5, 5), (None, None, 16), ("pca", None, 3)])
+def test_reductions(small_data, reduction, n_components, width):
+    init = _init(reduction=reduction, n_components=n_components).fit(small_data)
+    assert init.vectors_.shape == (small_data.n_items, width) == (4, init.n_components_)
+    assert init.encoder_dim_ == 16
+    names = init.get_feature_names_out()
+    assert names[0] == "llmembeddinginitializer0" and len(names) == width
+
+
+def test_transform_aligns_ids_by_value(small_data):
+    init = _init().fit(small_data)
+    items = small_data.items.loc[["d", "a"]]
+    other = InteractionData.from_pandas(
+        pd.DataFrame({"user_id": [9, 9], "item_id": ["d", "a"]}), items)
+    vectors = init.transform(other).artifacts["item_embeddings"].vectors
+    np.testing.assert_array_equal(vectors, init.vectors_[small_data.encode_items(["d", "a"])])
+
+
+def test_unseen_items_encoded_without_refitting_or_zeros(small_data):
+    init = _init().fit(small_data)
+    pca = init.reducer_
+    items = pd.DataFrame({"title": ["galaxy rocket", "brand new words"],
+                          "genre": ["space", None]}, index=["new", "a"])
+    other = InteractionData.from_pandas(
+        pd.DataFrame({"user_id": [9, 9], "item_id": ["new", "a"]}), items)
+    encoded = init.transform(other).artifacts["item_embeddings"].vectors
+    a = small_data.encode_items(["a"])[0]
+    # "new" has a's fit-time text: same vector through the fitted PCA and scale.
+    np.testing.assert_allclose(encoded[0], init.vectors_[a], atol=1e-6)
+    np.testing.assert_array_equal(encoded[1], init.vectors_[a])  # known id: fitted vector
+    assert init.reducer_ is pca
+    zeros = init.set_params(unseen_items="zeros").transform(other)
+    assert not zeros.artifacts["item_embeddings"].vectors[0].any()
+
+
+def test_transform_needs_no_encoder_after_fit(small_data):
+    init = _init().fit(small_data)
+    expected = init.transform(small_data).artifacts["item_embeddings"].vectors
+    init.set_params(encoder=RaisingEncoder())
+    got = init.transform(small_data.iloc[[0, 3]]).artifacts["item_embeddings"].vectors
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_attached_vectors_are_a_copy(small_data):
+    init = _init().fit(small_data)
+    before = init.vectors_.copy()
+    init.transform(small_data).artifacts["item_embeddings"].vectors[:] = 7.0
+    np.testing.assert_array_equal(init.vectors_, before)
+
+
+def test_clone_and_pickle(small_data):
+    init = _init(mode="frozen")
+    assert clone(init).get_params()["mode"] == "frozen"
+    fitted = init.fit(small_data)
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(
+        restored.transform(small_data).artifacts["item_embeddings"].vectors, fitted.vectors_)
+
+
+def test_init_stores_params_only():
+    init = LLMEmbeddingInitializer(encoder="not an encoder", mode="bogus", n_components=-3)
+    assert init.mode == "bogus" and init.n_components == -3
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"mode": "bogus"}, "mode="),
+    ({"reduction": "svd"}, "reduction="),
+    ({"n_components": 0}, "n_components"),
+    ({"n_components": 2.5}, "n_components"),
+    ({"target_std": 0}, "target_std"),
+    ({"unseen_items": "drop"}, "unseen_items"),
+    ({"n_components": 10}, "PCA cannot give n_components=10 from 3 item texts"),
+    ({"reduction": None, "n_components": 4}, "keeps the encoder's width"),
+    ({"reduction": "random_projection", "n_components": None}, "integer n_components"),
+])
+def test_bad_params_fail_at_fit(small_data, params, match):
+    with pytest.raises(ValueError, match=match):
+        _init(**params).fit(small_data)
+
+
+def test_bad_encoders_and_data(small_data):
+    with pytest.raises(TypeError, match="embed"):
+        _init(encoder=object()).fit(small_data)
+
+    class WrongShape:
+        def embed(self, texts):
+            return np.zeros((len(texts) + 1, 4))
+
+    with pytest.raises(ValueError, match="one row per text"):
+        _init(encoder=WrongShape()).fit(small_data)
+    no_items = InteractionData.from_pandas(pd.DataFrame({"user_id": [1], "item_id": [2]}))
+    with pytest.raises(ValueError, match="no items table"):
+        _init().fit(no_items)
+    with pytest.raises(TypeError, match="InteractionData"):
+        _init().fit(pd.DataFrame({"user_id": [1], "item_id": [2]}))
