@@ -32,13 +32,30 @@ def _hits(relevant, recommended, k: int) -> tuple[np.ndarray, np.ndarray]:
         )
     top = recommended[:, :k].astype(np.int64)
     relevant = _relevant_matrix(relevant, len(top), top.max(initial=-1) + 1)
+    n_relevant = np.diff(relevant.indptr)
+    if len(top) == 0:  # no user: sparse fancy indexing would not give an empty result
+        return np.zeros((0, k), bool), n_relevant
     padded = top < 0
     lookup = np.where(padded | (top >= relevant.shape[1]), 0, top)
     rows = np.repeat(np.arange(len(top)), k)
     hits = np.asarray(relevant[rows, lookup.ravel()]).reshape(top.shape) > 0
-    hits &= ~padded & (top < relevant.shape[1])
-    n_relevant = np.diff(relevant.indptr)
+    hits &= ~padded & (top < relevant.shape[1]) & _first_occurrences(top)
     return hits, n_relevant
+
+
+def _first_occurrences(top: np.ndarray) -> np.ndarray:
+    """``True`` where an item appears in its row for the first time.
+
+    A repeated recommendation is a wasted slot, not a second hit: without this, an
+    item listed twice would count twice and push NDCG, recall and MAP above 1.
+    """
+    order = np.argsort(top, axis=1, kind="stable")
+    ranked = np.take_along_axis(top, order, axis=1)
+    repeat_in_order = np.zeros(top.shape, bool)
+    repeat_in_order[:, 1:] = ranked[:, 1:] == ranked[:, :-1]
+    first = np.ones(top.shape, bool)
+    np.put_along_axis(first, order, ~repeat_in_order, axis=1)
+    return first
 
 
 def _relevant_matrix(relevant, n_users: int, min_items: int) -> sp.csr_matrix:
@@ -87,7 +104,8 @@ def ndcg_at_k(relevant, recommended, k: int = 10, *, average: bool = True):
         Relevant item codes of each user (or a users x items matrix, non-zero =
         relevant), aligned with the rows of ``recommended``.
     recommended : array-like of shape (n_users, n) with n >= k
-        Recommended item codes, best first; -1 marks an empty slot.
+        Recommended item codes, best first; -1 marks an empty slot. An item repeated
+        in a row counts only at its first position.
     k : int, default=10
     average : bool, default=True
         Return the mean over users (else one value per user). Users with no
@@ -215,6 +233,12 @@ def catalog_coverage(recommended, n_items: int, k: int | None = None) -> float:
     0.3
     """
     recommended = np.asarray(recommended)
+    if recommended.ndim != 2:
+        raise ValueError(
+            f"recommended must be 2-D (n_users, n_recommended), got shape {recommended.shape}."
+        )
+    if isinstance(n_items, bool) or not isinstance(n_items, (int, np.integer)) or n_items < 1:
+        raise ValueError(f"n_items must be a positive integer, got {n_items!r}.")
     top = recommended if k is None else recommended[:, :k]
     items = np.unique(top[top >= 0])
     return len(items) / n_items
