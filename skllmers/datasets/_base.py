@@ -146,10 +146,14 @@ def fetch_file(
                 if total is not None and received != total:
                     raise http.client.IncompleteRead(b"", total - received)
         except _NETWORK_ERRORS as exc:
-            reason = getattr(exc, "reason", None) or exc
+            if isinstance(exc, urllib.error.HTTPError):
+                what = f"the server answered HTTP {exc.code} ({exc.reason})."
+            else:
+                reason = getattr(exc, "reason", None) or exc
+                what = (f"{type(exc).__name__}: {reason}. Are you offline, or is the "
+                        "server down?")
             raise OSError(
-                f"Could not download {url} ({type(exc).__name__}: {reason}). "
-                "Are you offline, or is the server down?\n" + manual_download_hint(url, target)
+                f"Could not download {url}: {what}\n" + manual_download_hint(url, target)
             ) from exc
         actual = digest.hexdigest()
         if actual != sha256.lower():
