@@ -1,0 +1,495 @@
+"""Machinery shared by every backend: caching, chunked parallel runs, retries, stats.
+
+A backend subclasses :class:`BaseBackend` (a scikit-learn ``BaseEstimator``:
+its ``__init__`` only stores parameters) and implements
+
+- ``_model_identity()``: JSON-serialisable description of the model,
+- ``_output_params(operation)``: parameters that change that operation's results,
+- ``_compute(operation, payloads, report)``: run one chunk in this process,
+- ``_load_model(role)`` / ``_load_signature(role)`` if it loads models lazily.
+
+The public operations (``generate``, ``choose``, ``score_options``,
+``embed``...) come from the mixins below and all go through
+:meth:`BaseBackend._run`: cache lookup, de-duplication, chunking, joblib,
+retries, ``on_error`` handling and writing each finished chunk to the cache.
+"""
+
+import copy
+import os
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from tqdm.auto import tqdm
+
+from ._cache import make_key, resolve_cache
+from ._errors import LLMCallError, ModelLoadError
+from ._parallel import run_chunks, runs_in_process, split_in_chunks, worker_models
+from ._validation import (
+    check_non_negative_int,
+    check_on_error,
+    check_options_list,
+    check_text,
+    check_texts,
+)
+
+# Errors that a retry cannot fix: they propagate at once, whatever on_error says.
+NOT_RETRIED = (FileNotFoundError, ModelLoadError, ImportError, TypeError, MemoryError)
+_COUNTER_NAMES = (
+    "requests",
+    "cache_hits",
+    "calls",
+    "retries",
+    "failures",
+    "truncated",
+    "models_loaded",
+)
+
+
+@dataclass
+class ChunkReport:
+    """What computing one chunk produced and cost (sent back from workers)."""
+
+    values: list = field(default_factory=list)
+    calls: int = 0
+    retries: int = 0
+    failures: int = 0
+    truncated: int = 0
+    models_loaded: int = 0
+    errors: list = field(default_factory=list)
+
+
+class _RuntimeState:
+    """Per-object state that is never pickled: models, cache handle, counters."""
+
+    def __init__(self, worker_mode=False):
+        self.worker_mode = worker_mode
+        self.models = {}
+        self.cache_param = None
+        self.cache = None
+        self.counters = dict.fromkeys(_COUNTER_NAMES, 0)
+        self.recent_errors = []
+        self.thread_hint = None
+        self.loads = 0
+
+
+def _describe_payload(payload, limit=80):
+    text = payload.get("prompt", payload.get("text", ""))
+    text = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(text)
+
+
+class BaseBackend(BaseEstimator):
+    """Base class of the LLM and encoder backends (see the module docstring)."""
+
+    # ----------------------------------------------------------------- state
+    def _runtime(self):
+        state = self.__dict__.get("_runtime_state")
+        if state is None:
+            state = _RuntimeState()
+            self.__dict__["_runtime_state"] = state
+        return state
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())
+        state.pop("_runtime_state", None)
+        return state
+
+    def _worker_copy(self, thread_hint=None):
+        worker = copy.copy(self)  # goes through __getstate__: no models, no connection
+        worker.__dict__["_runtime_state"] = _RuntimeState(worker_mode=True)
+        worker._runtime().thread_hint = thread_hint
+        return worker
+
+    def _cache(self):
+        runtime = self._runtime()
+        if runtime.cache_param is not self.cache or (runtime.cache is None and self.cache):
+            runtime.cache = resolve_cache(self.cache)
+            runtime.cache_param = self.cache
+        return runtime.cache
+
+    def _model(self, role):
+        """The model used for ``role``, loaded on first use.
+
+        In the calling process the model lives on this object (one per role);
+        in joblib/dask workers it lives in the worker thread's registry, so a
+        worker loads it once for all the chunks it runs.
+        """
+        runtime = self._runtime()
+        signature = (type(self).__qualname__, role, self._load_signature(role))
+        if runtime.worker_mode:
+            store, key = worker_models(), signature
+        else:
+            store, key = runtime.models, role
+        entry = store.get(key)
+        if entry is None or entry[0] != signature:
+            entry = (signature, self._load_model(role))
+            store[key] = entry
+            runtime.loads += 1
+        return entry[1]
+
+    def _load_signature(self, role):
+        return ()
+
+    def _load_model(self, role):
+        raise NotImplementedError(f"{type(self).__name__} loads no model for {role!r}.")
+
+    def unload(self):
+        """Free the models this object loaded (they reload on next use).
+
+        Returns
+        -------
+        self : object
+        """
+        self._runtime().models.clear()
+        return self
+
+    # ---------------------------------------------------------------- identity
+    def identity(self, operation=None):
+        """JSON-serialisable description of what determines this backend's results.
+
+        The cache key of every call is derived from it, so two backends with
+        the same identity share cached results, and changing the model file
+        or an output-changing parameter never reuses an old answer.
+
+        Parameters
+        ----------
+        operation : str, default=None
+            Restrict the parameters to those that matter for one operation
+            (``"generate"``, ``"choose"``, ``"score_options"``, ``"embed"``).
+
+        Returns
+        -------
+        identity : dict
+        """
+        return {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "model": self._model_identity(),
+            "params": self._output_params(operation),
+        }
+
+    def _model_identity(self):
+        raise NotImplementedError
+
+    def _output_params(self, operation):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ stats
+    def stats(self):
+        """Counters of the calls made through this object since it was created.
+
+        Returns
+        -------
+        stats : dict
+            ``requests`` (inputs asked for), ``cache_hits`` (answered from the
+            cache), ``calls`` (inputs sent to the model, retries included),
+            ``retries``, ``failures`` (inputs recorded as missing with
+            ``on_error="skip"``), ``truncated`` (inputs shortened to fit),
+            ``models_loaded``, ``recent_errors`` (messages of the last
+            failures) and ``cache`` (the cache's own :meth:`LLMCache.stats`, or
+            ``None`` without a cache).
+        """
+        runtime = self._runtime()
+        stats = dict(runtime.counters)
+        stats["recent_errors"] = list(runtime.recent_errors)
+        cache = self._cache()
+        stats["cache"] = None if cache is None else cache.stats()
+        return stats
+
+    # -------------------------------------------------------------- execution
+    def _check_run_params(self):
+        check_on_error(self.on_error)
+        check_non_negative_int(self.max_retries, "max_retries")
+
+    def _chunk_size(self, operation, n_items, in_process):
+        """Items per chunk: one at a time in process (each result is saved at once)."""
+        if in_process:
+            return 1
+        workers = max(1, abs(self._effective_n_jobs()))
+        return min(32, max(1, -(-n_items // (4 * workers))))
+
+    def _effective_n_jobs(self):
+        import joblib
+
+        with joblib.parallel_config(backend=self.backend) if self.backend else _null():
+            return joblib.effective_n_jobs(self.n_jobs)
+
+    def _run(self, operation, payloads):
+        """Results of ``operation`` for each payload, from the cache or computed."""
+        self._check_run_params()
+        runtime = self._runtime()
+        cache = self._cache()
+        identity = self.identity(operation)
+        keys = [make_key(identity, operation, payload) for payload in payloads]
+        results = cache.get_many(keys) if cache is not None and keys else {}
+        runtime.counters["requests"] += len(keys)
+        runtime.counters["cache_hits"] += sum(key in results for key in keys)
+        pending = {}
+        for key, payload in zip(keys, payloads, strict=True):
+            if key not in results:
+                pending.setdefault(key, payload)
+        if pending:
+            self._compute_pending(operation, pending, cache, results)
+        return [results.get(key) for key in keys]
+
+    def _compute_pending(self, operation, pending, cache, results):
+        in_process = runs_in_process(self.n_jobs, self.backend)
+        items = list(pending.items())
+        chunks = split_in_chunks(items, self._chunk_size(operation, len(items), in_process))
+        thread_hint = None if in_process else self._worker_thread_hint()
+        progress = tqdm(
+            total=len(items),
+            desc=f"{type(self).__name__}.{operation}",
+            disable=not self.verbose,
+            leave=False,
+        )
+
+        def on_done(index, report):
+            self._absorb(report)
+            fresh = {
+                key: value
+                for (key, _), value in zip(chunks[index], report.values, strict=True)
+                if value is not None
+            }
+            if cache is not None and fresh:
+                cache.set_many(fresh)
+            results.update(fresh)
+            progress.update(len(chunks[index]))
+
+        try:
+            run_chunks(
+                partial(_compute_chunk_in_worker, self, operation, thread_hint),
+                [[payload for _, payload in chunk] for chunk in chunks],
+                n_jobs=self.n_jobs,
+                backend=self.backend,
+                in_process_function=partial(_compute_chunk, self, operation),
+                on_done=on_done,
+            )
+        finally:
+            progress.close()
+
+    def _worker_thread_hint(self):
+        """CPU threads per worker so that parallel workers do not oversubscribe."""
+        workers = max(1, abs(self._effective_n_jobs()))
+        return max(1, (os.cpu_count() or 1) // workers)
+
+    def _absorb(self, report):
+        counters = self._runtime().counters
+        for name in ("calls", "retries", "failures", "truncated", "models_loaded"):
+            counters[name] += getattr(report, name)
+        recent = self._runtime().recent_errors
+        recent.extend(report.errors)
+        del recent[:-20]
+
+    def _attempts(self, operation, payloads, report, attempts):
+        """Compute a chunk, retrying up to ``attempts`` times; raise the last error."""
+        for attempt in range(attempts):
+            report.calls += len(payloads)
+            try:
+                values = self._compute(operation, payloads, report)
+            except NOT_RETRIED:
+                raise
+            except Exception:
+                if attempt == attempts - 1:
+                    raise
+                report.retries += 1
+            else:
+                return values
+
+    def _give_up(self, operation, payload, error, report):
+        attempts = self.max_retries + 1
+        message = (
+            f"{type(self).__name__}.{operation} failed {attempts} time(s) on input "
+            f"{_describe_payload(payload)}: {type(error).__name__}: {error}"
+        )
+        if self.on_error == "raise":
+            raise LLMCallError(
+                message + ". Set on_error='skip' to record such inputs as missing (None) "
+                "and go on, or raise max_retries."
+            ) from error
+        report.failures += 1
+        report.errors.append(message)
+        return None
+
+    def _compute_each(self, operation, payloads, report):
+        values = []
+        for payload in payloads:
+            try:
+                values.extend(self._attempts(operation, [payload], report, self.max_retries + 1))
+            except NOT_RETRIED:
+                raise
+            except Exception as error:
+                values.append(self._give_up(operation, payload, error, report))
+        return values
+
+
+def _null():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _compute_chunk(backend, operation, payloads):
+    """Compute one chunk with retries; isolate failing inputs of a failed chunk."""
+    report = ChunkReport()
+    loads_before = backend._runtime().loads
+    try:
+        if len(payloads) == 1:
+            report.values = backend._compute_each(operation, payloads, report)
+        else:
+            report.values = _compute_whole_chunk(backend, operation, payloads, report)
+    finally:
+        report.models_loaded = backend._runtime().loads - loads_before
+    return report
+
+
+def _compute_whole_chunk(backend, operation, payloads, report):
+    try:
+        return backend._attempts(operation, payloads, report, attempts=1)
+    except NOT_RETRIED:
+        raise
+    except Exception:
+        return backend._compute_each(operation, payloads, report)
+
+
+def _compute_chunk_in_worker(backend, operation, thread_hint, payloads):
+    """Entry point of joblib/dask workers: a model-less copy loads its own model."""
+    return _compute_chunk(backend._worker_copy(thread_hint), operation, payloads)
+
+
+class TextGenerationMixin:
+    """``generate``, ``choose``/``choose_many`` and ``score_options``/``score_options_many``."""
+
+    def generate(self, prompts):
+        """Complete each prompt.
+
+        Parameters
+        ----------
+        prompts : list of str
+            The prompts (an empty string is allowed).
+
+        Returns
+        -------
+        texts : list of str
+            One completion per prompt; ``None`` for a prompt whose call failed
+            when ``on_error="skip"``.
+        """
+        prompts = check_texts(prompts, "prompts")
+        return self._run("generate", [{"prompt": prompt} for prompt in prompts])
+
+    def choose(self, prompt, options):
+        """Answer ``prompt`` with exactly one of ``options``.
+
+        Parameters
+        ----------
+        prompt : str
+        options : list of str
+            Distinct, non-empty candidate answers.
+
+        Returns
+        -------
+        answer : str or None
+            One of ``options`` (never anything else); ``None`` if the call
+            failed with ``on_error="skip"``.
+        """
+        check_text(prompt, "prompt")
+        return self.choose_many([prompt], [options])[0]
+
+    def choose_many(self, prompts, options_list):
+        """Batched :meth:`choose`.
+
+        Parameters
+        ----------
+        prompts : list of str
+        options_list : list of str, or list of list of str
+            One list of options shared by every prompt, or one list per prompt.
+
+        Returns
+        -------
+        answers : list of str or None
+        """
+        prompts = check_texts(prompts, "prompts")
+        options_list = check_options_list(prompts, options_list)
+        payloads = [{"prompt": p, "options": o} for p, o in zip(prompts, options_list, strict=True)]
+        return self._run("choose", payloads)
+
+    def score_options(self, prompt, options):
+        """Log-probability of each option as the continuation of ``prompt``.
+
+        Parameters
+        ----------
+        prompt : str
+        options : list of str
+
+        Returns
+        -------
+        logprobs : ndarray of shape (n_options,), dtype float64
+            Sum of the token log-probabilities of each option (all ``NaN`` if
+            the call failed with ``on_error="skip"``).
+        """
+        check_text(prompt, "prompt")
+        return self.score_options_many([prompt], [options])[0]
+
+    def score_options_many(self, prompts, options_list):
+        """Batched :meth:`score_options`.
+
+        Returns
+        -------
+        logprobs : list of ndarray
+            One float64 array per prompt.
+        """
+        prompts = check_texts(prompts, "prompts")
+        options_list = check_options_list(prompts, options_list)
+        payloads = [{"prompt": p, "options": o} for p, o in zip(prompts, options_list, strict=True)]
+        scores = self._run("score_options", payloads)
+        return [
+            np.full(len(options), np.nan) if score is None else np.asarray(score, dtype=np.float64)
+            for score, options in zip(scores, options_list, strict=True)
+        ]
+
+
+class EmbeddingMixin:
+    """``embed``: one vector per text."""
+
+    def embed(self, texts):
+        """Embed each text.
+
+        Parameters
+        ----------
+        texts : list of str
+            Texts to embed (an empty string is allowed).
+
+        Returns
+        -------
+        embeddings : ndarray of shape (n_texts, dim), dtype float32
+            L2-normalised rows when ``normalize=True``. A text whose call
+            failed with ``on_error="skip"`` gets a row of ``NaN``.
+        """
+        texts = check_texts(texts, "texts")
+        vectors = self._run("embed", [{"text": text} for text in texts])
+        known = [vector for vector in vectors if vector is not None]
+        dim = len(known[0]) if known else self._embedding_dimension()
+        rows = [np.full(dim, np.nan, dtype=np.float32) if v is None else v for v in vectors]
+        if not rows:
+            return np.empty((0, dim), dtype=np.float32)
+        return np.vstack(rows).astype(np.float32, copy=False)
+
+    def _embedding_dimension(self):
+        raise NotImplementedError
+
+
+def l2_normalize(matrix):
+    """Rows scaled to unit length (zero rows stay zero)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    return matrix / np.where(norms == 0, 1, norms)
+
+
+def callable_name(function):
+    """Stable text naming a callable (for identities), or the value itself."""
+    if function is None or isinstance(function, str):
+        return function
+    module = getattr(function, "__module__", "")
+    name = getattr(function, "__qualname__", type(function).__qualname__)
+    return f"{module}.{name}"

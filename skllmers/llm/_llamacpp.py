@@ -1,0 +1,574 @@
+"""llama.cpp backend (through llama-cpp-python) over a local or downloaded GGUF file."""
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from ._base import BaseBackend, EmbeddingMixin, TextGenerationMixin, callable_name, l2_normalize
+from ._errors import ModelLoadError, PromptTruncatedWarning
+from ._grammar import choice_grammar
+from ._model_files import file_fingerprint, gguf_metadata
+from ._truncation import fit_prompt_tokens
+
+DEFAULT_MAX_CONTEXT = 4096
+_POOLING_NAMES = ("mean", "cls", "last", "model")
+_ROLES = ("generate", "score", "embed")
+
+
+def _pooling_constant(pooling):
+    import llama_cpp
+
+    constants = {
+        "mean": llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+        "cls": llama_cpp.LLAMA_POOLING_TYPE_CLS,
+        "last": llama_cpp.LLAMA_POOLING_TYPE_LAST,
+        "model": llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED,
+    }
+    return constants[pooling]
+
+
+@lru_cache(maxsize=64)
+def _grammar_for(options):
+    import llama_cpp
+
+    return llama_cpp.LlamaGrammar.from_string(choice_grammar(list(options)), verbose=False)
+
+
+def _log_softmax(logits):
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _common_prefix_length(first, second):
+    length = 0
+    for a, b in zip(first, second, strict=False):
+        if a != b:
+            break
+        length += 1
+    return length
+
+
+class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
+    """A local LLM run by llama.cpp (llama-cpp-python) from a GGUF file.
+
+    The model is loaded lazily on first use and is never pickled: a pickled
+    or cloned backend (and a fitted pipeline holding one) carries only its
+    parameters. Every call goes through the persistent :class:`LLMCache`, so a
+    repeated run makes no model call at all (and loads no model).
+
+    Up to three llama.cpp contexts are created on demand over the same
+    memory-mapped weights: one for generation and grammar-constrained choice,
+    one with ``logits_all=True`` for :meth:`score_options`, one in embedding
+    mode for :meth:`embed`.
+
+    Parameters
+    ----------
+    model_path : str or path-like, default=None
+        Local GGUF file.
+    repo_id : str, default=None
+        Hugging Face Hub repository to download the GGUF file from (with
+        ``filename``), through ``llama_cpp.Llama.from_pretrained``; used when
+        ``model_path`` is None. Needs a connection unless already downloaded.
+    filename : str, default=None
+        File name (or glob pattern) of the GGUF file in ``repo_id``.
+    n_ctx : int, default=None
+        Context window in tokens; ``None`` uses the model's training context
+        capped at 4096. Longer prompts are shortened (see ``truncation``).
+    n_threads : int, default=None
+        CPU threads; ``None`` lets llama.cpp decide (divided among workers
+        when ``n_jobs > 1``).
+    n_gpu_layers : int, default=-1
+        Layers offloaded to the GPU; -1 offloads all of them. Ignored by a
+        CPU-only build of llama-cpp-python.
+    n_batch : int, default=512
+        Tokens evaluated per llama.cpp batch.
+    temperature : float, default=0.0
+        Sampling temperature; 0 is greedy (deterministic).
+    max_tokens : int, default=128
+        Most tokens generated per prompt by :meth:`generate`.
+    seed : int, default=0
+        Sampling seed.
+    chat_format : {None, "auto"} or str, default=None
+        ``None`` sends prompts as raw completions. ``"auto"`` wraps each
+        prompt as a user message in the model's own chat template (an error
+        if the GGUF file has none). Any other string is used as a Jinja chat
+        template (``messages``, ``bos_token``, ``eos_token``,
+        ``add_generation_prompt`` are available to it).
+    system_prompt : str, default=None
+        System message placed before each prompt in chat mode.
+    truncation : "middle" or callable, default="middle"
+        What happens to a prompt longer than the room left in the context:
+        ``"middle"`` keeps its first quarter (the instruction) and its most
+        recent part (a history listed oldest first keeps its newest items)
+        and warns with :class:`PromptTruncatedWarning`. A callable gets
+        ``(prompt, max_tokens, count_tokens)`` and returns a shorter prompt.
+        Texts to embed keep their beginning.
+    pooling : {"mean", "cls", "last", "model"}, default="mean"
+        How :meth:`embed` pools token vectors; ``"model"`` uses the GGUF
+        file's own pooling.
+    normalize : bool, default=True
+        L2-normalise embeddings.
+    cache : bool, str, path-like or LLMCache, default=True
+        ``True`` uses the shared cache in :func:`default_cache_dir`, a path a
+        cache in that folder, ``None``/``False`` no cache.
+    n_jobs : int, default=None
+        Parallel workers (joblib semantics). Each worker loads its own copy of
+        the model: budget its memory once per worker (CPU workers of one
+        machine share the memory-mapped weights, GPU workers do not).
+    backend : str, default=None
+        joblib backend (``"loky"``, ``"threading"``, ``"dask"``...); ``None``
+        uses the active ``joblib.parallel_config``.
+    on_error : {"raise", "skip"}, default="raise"
+        After ``max_retries`` retries, raise :class:`LLMCallError` or record
+        the input as missing (``None``) and count it in :meth:`stats`.
+    max_retries : int, default=2
+        Retries of a failed call.
+    verbose : int, default=1
+        0: silent; 1: progress bars; 2: also llama.cpp's own log.
+
+    See Also
+    --------
+    SentenceEncoder : sentence-transformers embeddings.
+    make_tiny_llama_gguf : a tiny random model for tests.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from skllmers.llm import LlamaCppLLM, make_tiny_llama_gguf
+    >>> path = make_tiny_llama_gguf(tempfile.mkdtemp() + "/tiny.gguf")
+    >>> llm = LlamaCppLLM(path, max_tokens=8, cache=None, verbose=0)
+    >>> len(llm.generate(["Recommend a movie:"]))
+    1
+    >>> llm.choose("Pick one:", ["Alien", "Heat", "Up"]) in {"Alien", "Heat", "Up"}
+    True
+    >>> llm.score_options("Pick one:", ["Alien", "Heat"]).shape
+    (2,)
+    >>> llm.embed(["a user who likes sci-fi"]).shape
+    (1, 64)
+    """
+
+    def __init__(
+        self,
+        model_path=None,
+        *,
+        repo_id=None,
+        filename=None,
+        n_ctx=None,
+        n_threads=None,
+        n_gpu_layers=-1,
+        n_batch=512,
+        temperature=0.0,
+        max_tokens=128,
+        seed=0,
+        chat_format=None,
+        system_prompt=None,
+        truncation="middle",
+        pooling="mean",
+        normalize=True,
+        cache=True,
+        n_jobs=None,
+        backend=None,
+        on_error="raise",
+        max_retries=2,
+        verbose=1,
+    ):
+        self.model_path = model_path
+        self.repo_id = repo_id
+        self.filename = filename
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.n_gpu_layers = n_gpu_layers
+        self.n_batch = n_batch
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.seed = seed
+        self.chat_format = chat_format
+        self.system_prompt = system_prompt
+        self.truncation = truncation
+        self.pooling = pooling
+        self.normalize = normalize
+        self.cache = cache
+        self.n_jobs = n_jobs
+        self.backend = backend
+        self.on_error = on_error
+        self.max_retries = max_retries
+        self.verbose = verbose
+
+    # ------------------------------------------------------------ model file
+    def _model_file(self):
+        """Local path of the GGUF file (downloading it from the Hub if needed)."""
+        if self.model_path is not None:
+            path = Path(self.model_path).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(
+                    f"GGUF model file not found: {str(path)!r}. Download a GGUF model "
+                    "(e.g. `huggingface-cli download <repo_id> <file>.gguf`) and pass its "
+                    "path, pass repo_id= and filename= to download it from the Hugging Face "
+                    "Hub, or build a tiny test model with skllmers.llm.make_tiny_llama_gguf(path)."
+                )
+            return path
+        if self.repo_id is None or self.filename is None:
+            raise ValueError(
+                "LlamaCppLLM needs a model: pass model_path='model.gguf', or both repo_id= "
+                "and filename= to download one from the Hugging Face Hub."
+            )
+        return self._hub_file()
+
+    def _hub_file(self):
+        runtime = self._runtime()
+        wanted = (self.repo_id, self.filename)
+        known = getattr(runtime, "hub_file", None)
+        if known is not None and known[0] == wanted:
+            return known[1]
+        path = _cached_hub_file(self.repo_id, self.filename) or _download_from_hub(*wanted)
+        runtime.hub_file = (wanted, path)
+        return path
+
+    def _metadata(self):
+        path = self._model_file()
+        try:
+            return gguf_metadata(path)
+        except Exception as error:
+            raise ModelLoadError(
+                f"Cannot read {str(path)!r} as a GGUF model file ({type(error).__name__}: "
+                f"{error}). Check that the file is complete and is a GGUF model "
+                "(llama.cpp's format), not a safetensors/PyTorch checkpoint."
+            ) from error
+
+    def _context_size(self):
+        if self.n_ctx is not None:
+            return int(self.n_ctx)
+        trained = self._metadata()["context_length"] or DEFAULT_MAX_CONTEXT
+        return int(min(trained, DEFAULT_MAX_CONTEXT))
+
+    def _embedding_context_size(self):
+        trained = self._metadata()["context_length"] or DEFAULT_MAX_CONTEXT
+        return int(min(self._context_size(), trained))
+
+    def _embedding_dimension(self):
+        return int(self._metadata()["embedding_length"])
+
+    def _chat_template(self):
+        if self.chat_format is None:
+            return None
+        if self.chat_format == "auto":
+            template = self._metadata()["chat_template"]
+            if template is None:
+                raise ValueError(
+                    f"chat_format='auto' but {str(self._model_file())!r} has no chat template "
+                    "(tokenizer.chat_template). Use chat_format=None for raw completion, or pass "
+                    "a Jinja chat template string as chat_format."
+                )
+            return template
+        if isinstance(self.chat_format, str):
+            return self.chat_format
+        raise TypeError(
+            f"chat_format must be None, 'auto' or a Jinja template string; got "
+            f"{type(self.chat_format).__name__}."
+        )
+
+    # -------------------------------------------------------------- identity
+    def _model_identity(self):
+        return file_fingerprint(self._model_file())
+
+    def _output_params(self, operation):
+        template = self._chat_template()
+        prompt_params = {
+            "n_ctx": self._context_size(),
+            "chat_template_sha256": None
+            if template is None
+            else hashlib.sha256(template.encode("utf-8")).hexdigest(),
+            "system_prompt": self.system_prompt,
+            "truncation": callable_name(self.truncation),
+        }
+        by_operation = {
+            "generate": {
+                **prompt_params,
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+                "seed": self.seed,
+            },
+            "choose": {**prompt_params, "temperature": self.temperature, "seed": self.seed},
+            "score_options": prompt_params,
+            "embed": {
+                "n_ctx": self._embedding_context_size(),
+                "pooling": self.pooling,
+                "normalize": bool(self.normalize),
+            },
+        }
+        if operation is None:
+            merged = {}
+            for params in by_operation.values():
+                merged.update(params)
+            return merged
+        return by_operation[operation]
+
+    # --------------------------------------------------------------- loading
+    def _load_signature(self, role):
+        signature = {
+            "file": str(self.model_path)
+            if self.model_path is not None
+            else (self.repo_id, self.filename),
+            "n_ctx": self.n_ctx,
+            "n_threads": self._threads(),
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_batch": self.n_batch,
+            "seed": self.seed,
+            "verbose": self.verbose,
+        }
+        if role == "embed":
+            signature["pooling"] = self.pooling
+        return tuple(sorted((key, repr(value)) for key, value in signature.items()))
+
+    def _threads(self):
+        if self.n_threads is not None:
+            return self.n_threads
+        return self._runtime().thread_hint
+
+    def _load_model(self, role):
+        import llama_cpp
+
+        if role not in _ROLES:
+            raise ValueError(f"Unknown model role {role!r}.")
+        if self.pooling not in _POOLING_NAMES:
+            raise ValueError(f"pooling must be one of {_POOLING_NAMES}; got {self.pooling!r}.")
+        options = {
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_threads": self._threads(),
+            "seed": self.seed,
+            "verbose": self.verbose >= 2,
+        }
+        if role == "embed":
+            n_ctx = self._embedding_context_size()
+            options.update(
+                n_ctx=n_ctx,
+                n_batch=n_ctx,
+                n_ubatch=n_ctx,
+                embedding=True,
+                pooling_type=_pooling_constant(self.pooling),
+            )
+        else:
+            options.update(
+                n_ctx=self._context_size(), n_batch=self.n_batch, logits_all=role == "score"
+            )
+        path = self._model_file()
+        try:
+            return llama_cpp.Llama(model_path=str(path), **options)
+        except Exception as error:
+            raise ModelLoadError(
+                f"llama.cpp could not load {str(path)!r} ({type(error).__name__}: {error}). "
+                "Check that it is a complete GGUF file of an architecture this "
+                "llama-cpp-python version supports; on a GPU, try a smaller n_gpu_layers "
+                "or n_ctx."
+            ) from error
+
+    # ------------------------------------------------------------- computing
+    def _compute(self, operation, payloads, report):
+        compute_one = {
+            "generate": self._generate_one,
+            "choose": self._choose_one,
+            "score_options": self._score_one,
+        }
+        if operation == "embed":
+            return self._embed_batch([payload["text"] for payload in payloads], report)
+        return [compute_one[operation](payload, report) for payload in payloads]
+
+    def _prompt_text(self, llm, prompt):
+        """The prompt as the model sees it, and whether special tokens are parsed."""
+        template = self._chat_template()
+        if template is None:
+            return prompt, False
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        messages = [{"role": "user", "content": prompt}]
+        if self.system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": self.system_prompt})
+        formatter = Jinja2ChatFormatter(
+            template=template,
+            eos_token=_token_text(llm, llm.token_eos()),
+            bos_token=_token_text(llm, llm.token_bos()),
+        )
+        return formatter(messages=messages).prompt, True
+
+    def _tokenize_prompt(self, llm, prompt):
+        text, special = self._prompt_text(llm, prompt)
+        bos_text = _token_text(llm, llm.token_bos())
+        add_bos = not (special and bos_text and text.startswith(bos_text))
+
+        def tokenize(value):
+            return llm.tokenize(value.encode("utf-8"), add_bos=add_bos, special=special)
+
+        return text, tokenize
+
+    def _fit(self, llm, prompt, reserved, report):
+        """Prompt tokens that leave ``reserved`` tokens free in the context."""
+        text, tokenize = self._tokenize_prompt(llm, prompt)
+        room = _context_limit(llm) - reserved
+        if room < 1:
+            raise ValueError(
+                f"n_ctx={_context_limit(llm)} leaves no room for the prompt once {reserved} tokens are "
+                "kept for the answer; raise n_ctx or lower max_tokens."
+            )
+        tokens, truncated = fit_prompt_tokens(text, tokenize(text), room, self.truncation, tokenize)
+        report.truncated += truncated
+        return tokens
+
+    def _generate_one(self, payload, report):
+        llm = self._model("generate")
+        tokens = self._fit(llm, payload["prompt"], self.max_tokens + 1, report)
+        completion = llm.create_completion(
+            tokens, max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed
+        )
+        return completion["choices"][0]["text"]
+
+    def _choose_one(self, payload, report):
+        llm = self._model("generate")
+        options = payload["options"]
+        # Under a grammar a token may carry a single byte: budget one token per byte.
+        answer_budget = max(len(option.encode("utf-8")) for option in options) + 1
+        tokens = self._fit(llm, payload["prompt"], answer_budget + 1, report)
+        completion = llm.create_completion(
+            tokens,
+            max_tokens=answer_budget,
+            temperature=self.temperature,
+            seed=self.seed,
+            grammar=_grammar_for(tuple(options)),
+        )
+        return _as_option(completion["choices"][0]["text"], options)
+
+    def _score_one(self, payload, report):
+        llm = self._model("score")
+        text, tokenize = self._tokenize_prompt(llm, payload["prompt"])
+        context = tokenize(text)
+        continuations = [
+            _continuation(tokenize(text + option), context, llm, option)
+            for option in payload["options"]
+        ]
+        longest = max(len(tokens) for tokens in continuations)
+        context, truncated = fit_prompt_tokens(
+            text, context, _context_limit(llm) - longest, self.truncation, tokenize
+        )
+        report.truncated += truncated
+        if not context:
+            context = [llm.token_bos()]
+        return np.array([_continuation_logprob(llm, context, tokens) for tokens in continuations])
+
+    def _embed_batch(self, texts, report):
+        import warnings
+
+        llm = self._model("embed")
+        limit = llm.n_batch
+        token_counts = [len(llm.tokenize(text.encode("utf-8"))) for text in texts]
+        too_long = sum(count > limit for count in token_counts)
+        if too_long:
+            report.truncated += too_long
+            warnings.warn(
+                f"{too_long} text(s) exceed the {limit} tokens the embedding context takes; "
+                "only their beginning is embedded. Raise n_ctx (up to the model's training "
+                "context) to embed more of them.",
+                PromptTruncatedWarning,
+                stacklevel=2,
+            )
+        vectors = np.zeros((len(texts), llm.n_embd()), dtype=np.float32)
+        nonempty = [index for index, count in enumerate(token_counts) if count > 0]
+        if nonempty:
+            embedded = llm.embed(
+                [texts[index] for index in nonempty], normalize=False, truncate=True
+            )
+            vectors[nonempty] = np.asarray(embedded, dtype=np.float32)
+        if self.normalize:
+            vectors = l2_normalize(vectors)
+        return list(vectors)
+
+
+def _context_limit(llm):
+    """Usable context: llama.cpp may round n_ctx up, llama-cpp-python's buffers do not."""
+    return min(llm.n_ctx(), len(llm.input_ids))
+
+
+def _token_text(llm, token_id):
+    if token_id is None or token_id < 0:
+        return ""
+    return llm.detokenize([token_id], special=True).decode("utf-8", errors="ignore")
+
+
+def _continuation(whole, context, llm, option):
+    """Tokens of ``option`` after ``context`` (split as in lm-evaluation-harness)."""
+    if whole[: len(context)] == context:
+        return whole[len(context) :]
+    return llm.tokenize(option.encode("utf-8"), add_bos=False)
+
+
+def _continuation_logprob(llm, context, continuation):
+    """Sum of log P(token | previous tokens) over ``continuation``.
+
+    Reuses the evaluated prefix shared with the previous call (the options of
+    one prompt share the prompt), then reads the logits kept by
+    ``logits_all=True``.
+    """
+    if not continuation:
+        return 0.0
+    sequence = list(context) + list(continuation)
+    keep = _common_prefix_length(llm.input_ids[: llm.n_tokens].tolist(), sequence)
+    llm.n_tokens = keep
+    if keep < len(sequence):
+        llm.eval(sequence[keep:])
+    start = len(context) - 1
+    logprobs = _log_softmax(llm.scores[start : start + len(continuation)])
+    return float(logprobs[np.arange(len(continuation)), continuation].sum())
+
+
+def _as_option(answer, options):
+    """The option the grammar-constrained answer spelled out.
+
+    The grammar only admits the options, so a complete answer is one of
+    them; an answer cut short (context exhausted) is a prefix of at least
+    one, and the first such option is returned.
+    """
+    if answer in options:
+        return answer
+    if not answer:
+        raise RuntimeError("The constrained answer is empty.")
+    for option in options:
+        if option.startswith(answer):
+            return option
+    raise RuntimeError(f"The constrained answer {answer!r} matches no option.")
+
+
+def _cached_hub_file(repo_id, filename):
+    """Path of an already downloaded Hub file, or None (never touches the network)."""
+    if repo_id is None or filename is None or any(char in filename for char in "*?["):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    found = try_to_load_from_cache(repo_id, filename)
+    return Path(found) if isinstance(found, (str, os.PathLike)) else None
+
+
+def _download_from_hub(repo_id, filename):
+    """Download a GGUF file with ``llama_cpp.Llama.from_pretrained`` and return its path.
+
+    Only the vocabulary is loaded here; the contexts are created later from
+    the local file.
+    """
+    import llama_cpp
+
+    try:
+        probe = llama_cpp.Llama.from_pretrained(
+            repo_id=repo_id, filename=filename, vocab_only=True, verbose=False
+        )
+    except Exception as error:
+        raise ModelLoadError(
+            f"Could not download {filename!r} from the Hugging Face Hub repository "
+            f"{repo_id!r} ({type(error).__name__}: {error}). Check the connection and the "
+            "names, or download the file yourself and pass model_path=."
+        ) from error
+    path = Path(probe.model_path)
+    probe.close()
+    return path
