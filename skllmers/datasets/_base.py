@@ -44,9 +44,10 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     >>> import tempfile
     >>> from pathlib import Path
     >>> from skllmers.datasets import get_data_home
-    >>> home = get_data_home(Path(tempfile.mkdtemp()) / "cache")
-    >>> home.is_dir(), home.name
-    (True, 'cache')
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     home = get_data_home(Path(tmp) / "cache")
+    ...     print(home.is_dir(), home.name)
+    True cache
     """
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or Path("~") / "skllmers_data"
@@ -68,10 +69,11 @@ def clear_data_home(data_home: str | os.PathLike | None = None) -> None:
     >>> import tempfile
     >>> from pathlib import Path
     >>> from skllmers.datasets import clear_data_home, get_data_home
-    >>> home = get_data_home(Path(tempfile.mkdtemp()) / "cache")
-    >>> _ = (home / "ml-100k.zip").write_bytes(b"...")
-    >>> clear_data_home(home)
-    >>> home.exists()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     home = get_data_home(Path(tmp) / "cache")
+    ...     _ = (home / "ml-100k.zip").write_bytes(b"...")
+    ...     clear_data_home(home)
+    ...     print(home.exists())
     False
     """
     shutil.rmtree(get_data_home(data_home))
