@@ -416,8 +416,8 @@ def train_test_split_interactions(X, splitter=None):
     X : InteractionData
         The interactions to split.
     splitter : cross-validator, default=None
-        Any splitter of this module (or another object with ``split(X)``); its first
-        fold is used. ``None`` means ``LeaveLastOut()``, whose ties are broken with a
+        Any splitter of this module (or another scikit-learn cross-validator that
+        accepts an InteractionData); its first fold is used. ``None`` means ``LeaveLastOut()``, whose ties are broken with a
         fresh seed: pass ``LeaveLastOut(random_state=0)`` for a reproducible split.
 
     Returns
@@ -438,9 +438,9 @@ def train_test_split_interactions(X, splitter=None):
     (2, 2, True)
     """
     splitter = LeaveLastOut() if splitter is None else splitter
-    if not hasattr(splitter, "split"):
+    if not (hasattr(splitter, "split") and hasattr(splitter, "get_n_splits")):
         raise TypeError(
-            f"splitter must be a cross-validator with a split(X) method (e.g. "
+            f"splitter must be a cross-validator with split(X) and get_n_splits() (e.g. "
             f"LeaveLastOut()), got {type(splitter).__name__}."
         )
     folds = splitter.split(X)
