@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -154,9 +155,11 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         texts = item_texts(X, self.text_columns)
         self.item_targets_ = self.user_targets_ = None
         if self.profiles in ("both", "items"):
-            self.item_targets_ = embed_texts(encoder, self._item_profiles(texts))
+            self.item_targets_ = embed_texts(encoder, self._item_profiles(texts),
+                                            "item profiles")
         if self.profiles in ("both", "users"):
-            self.user_targets_ = embed_texts(encoder, self._user_profiles(X, texts))
+            self.user_targets_ = embed_texts(encoder, self._user_profiles(X, texts),
+                                            "user profiles")
         self.item_ids_ = X.item_ids
         self.user_ids_ = X.user_ids
         return self
@@ -213,8 +216,16 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
                 f"{type(self.llm).__name__}.generate returned {len(answers)} answers for "
                 f"{len(wanted)} prompts."
             )
+        missing = sum(a is None for a in answers)
+        if missing:
+            warnings.warn(
+                f"{type(self.llm).__name__}.generate gave no answer for {missing} of "
+                f"{len(wanted)} profiles; those users or items get no guidance target.",
+                UserWarning,
+                stacklevel=4,
+            )
         profiles = np.full(len(sources), "", dtype=object)
-        profiles[wanted] = [str(a).strip() for a in answers]
+        profiles[wanted] = ["" if a is None else str(a).strip() for a in answers]
         return profiles.astype(str)
 
     # ------------------------------------------------------------------ validation

@@ -158,7 +158,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         encoder = check_encoder(self.encoder)
         texts = item_texts(X, self.text_columns)
         has_text = texts != ""
-        raw = embed_texts(encoder, texts)
+        raw = embed_texts(encoder, texts, "item texts")
         self.encoder_dim_ = raw.shape[1]
         self.reducer_ = self._fit_reducer(raw[has_text])
         reduced = self._reduce(raw, has_text, scale=1.0)

@@ -6,6 +6,8 @@ of the data's id map. An empty text means "nothing to say" and embeds to a zero 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -93,22 +95,29 @@ def check_encoder(encoder, name: str = "encoder"):
     return encoder
 
 
-def embed_texts(encoder, texts) -> np.ndarray:
+def embed_texts(encoder, texts, what: str = "texts") -> np.ndarray:
     """Embed each distinct non-empty text once; empty texts get a zero row.
 
     Parameters
     ----------
     encoder : object with ``embed(texts)``
     texts : array-like of str
+    what : str, default="texts"
+        What the texts are, for the error raised when all of them are empty.
 
     Returns
     -------
     ndarray of shape (len(texts), d), float32
+        A text the encoder failed on (a row of NaN, as backends give with
+        ``on_error="skip"``) also gets a zero row, with a warning.
     """
     texts = np.asarray(texts, dtype=object).astype(str)
     has_text = texts != ""
     if not has_text.any():
-        raise ValueError("Every text is empty: there is nothing to embed.")
+        raise ValueError(
+            f"All {len(texts)} {what} are empty: there is nothing to embed. Check the "
+            "items table's text columns (text_columns=...) and, with an LLM, its answers."
+        )
     unique, inverse = np.unique(texts[has_text], return_inverse=True)
     vectors = _checked_embedding(encoder.embed(unique.tolist()), len(unique), encoder)
     result = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
@@ -123,8 +132,18 @@ def _checked_embedding(vectors, n_texts: int, encoder) -> np.ndarray:
             f"{type(encoder).__name__}.embed returned shape {vectors.shape} for {n_texts} "
             "texts; it must return one row per text."
         )
-    if not np.isfinite(vectors).all():
-        raise ValueError(f"{type(encoder).__name__}.embed returned NaN or infinite values.")
+    if np.isinf(vectors).any():
+        raise ValueError(f"{type(encoder).__name__}.embed returned infinite values.")
+    failed = np.isnan(vectors).any(axis=1)
+    if failed.any():
+        warnings.warn(
+            f"{type(encoder).__name__}.embed gave no vector (NaN) for {int(failed.sum())} of "
+            f"{n_texts} texts; they get zero vectors, as texts with nothing to say do.",
+            UserWarning,
+            stacklevel=4,
+        )
+        vectors = vectors.copy()
+        vectors[failed] = 0.0
     return vectors
 
 

@@ -12,7 +12,7 @@ from skllmers.model_enhancement import LLMEmbeddingInitializer
 
 
 def _init(**params):
-    params.setdefault("encoder", HashingEncoder(dim=16))
+    params.setdefault("encoder", HashingEncoder(embed_dim=16))
     params.setdefault("n_components", 2)
     params.setdefault("random_state", 0)
     return LLMEmbeddingInitializer(**params)
@@ -32,7 +32,7 @@ def test_pca_then_rescaled_to_target_std(small_data):
     init = _init(target_std=0.25).fit(small_data)
     texts = small_data.item_text()
     has_text = (texts != "").to_numpy()
-    raw = HashingEncoder(dim=16).embed(texts[has_text].tolist())
+    raw = HashingEncoder(embed_dim=16).embed(texts[has_text].tolist())
     expected = PCA(2, random_state=0).fit_transform(raw)
     np.testing.assert_allclose(init.vectors_[has_text], expected * init.scale_, atol=1e-5)
     assert init.vectors_[has_text].std() == pytest.approx(0.25, rel=1e-4)
@@ -42,7 +42,7 @@ def test_pca_then_rescaled_to_target_std(small_data):
 
 
 def test_item_without_text_gets_zero_row_and_is_not_sent(small_data):
-    encoder = RecordingEncoder(dim=8)
+    encoder = RecordingEncoder(embed_dim=8)
     init = _init(encoder=encoder).fit(small_data)
     c = small_data.encode_items(["c"])[0]
     assert not init.vectors_[c].any()
@@ -54,7 +54,7 @@ def test_each_distinct_text_is_embedded_once():
     items = pd.DataFrame({"title": ["same", "same", "other"]}, index=[1, 2, 3])
     data = InteractionData.from_pandas(pd.DataFrame({"user_id": [0, 0, 1],
                                                      "item_id": [1, 2, 3]}), items)
-    encoder = RecordingEncoder(dim=8)
+    encoder = RecordingEncoder(embed_dim=8)
     init = _init(encoder=encoder, n_components=None, reduction=None).fit(data)
     assert sorted(encoder.texts) == ["other", "same"]
     np.testing.assert_array_equal(init.vectors_[0], init.vectors_[1])

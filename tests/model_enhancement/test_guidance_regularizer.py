@@ -3,7 +3,7 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from _me_doubles import EchoLLM, HashingEncoder, RaisingEncoder, RecordingEncoder
+from _me_doubles import HashingEncoder, RaisingEncoder, RecordingEncoder, recording_llm
 from sklearn.base import clone
 
 from skllmers import GuidanceTargets, InteractionData
@@ -11,7 +11,7 @@ from skllmers.model_enhancement import GuidanceRegularizer
 
 
 def _guide(**params):
-    params.setdefault("encoder", HashingEncoder(dim=16))
+    params.setdefault("encoder", HashingEncoder(embed_dim=16))
     return GuidanceRegularizer(**params)
 
 
@@ -30,13 +30,13 @@ def test_attaches_guidance_targets_with_loss_settings(small_data):
 def test_item_targets_embed_item_text(small_data):
     guide = _guide().fit(small_data)
     texts = small_data.item_text().tolist()
-    expected = HashingEncoder(dim=16).embed(texts)
+    expected = HashingEncoder(embed_dim=16).embed(texts)
     expected[texts.index("")] = 0.0
     np.testing.assert_allclose(guide.item_targets_, expected)
 
 
 def test_user_profile_is_recent_training_items_most_recent_first(small_data):
-    encoder = RecordingEncoder(dim=8)
+    encoder = RecordingEncoder(embed_dim=8)
     _guide(encoder=encoder, n_recent=2, profiles="users").fit(small_data)
     # user 1 saw a, b, c (c has no text) in that order; user 2 saw b then a.
     assert sorted(encoder.texts) == sorted([
@@ -50,16 +50,16 @@ def test_user_profiles_see_training_rows_only():
     rows = pd.DataFrame({"user_id": [7, 7], "item_id": [1, 2], "t": [1, 2]})
     data = InteractionData.from_pandas(rows, items, time_col="t")
     train = data.iloc[[0]]  # as LeaveLastOut would leave it
-    encoder = RecordingEncoder(dim=8)
+    encoder = RecordingEncoder(embed_dim=8)
     guide = _guide(encoder=encoder, profiles="users").fit(train)
     assert encoder.texts == ["old one"]
-    np.testing.assert_allclose(guide.user_targets_[0], HashingEncoder(8).embed(["old one"])[0])
+    np.testing.assert_allclose(guide.user_targets_[0], HashingEncoder(embed_dim=8).embed(["old one"])[0])
 
 
 def test_augmented_rows_do_not_enter_profiles(small_data):
     augmented = small_data.with_added_rows([small_data.encode_users([3])[0]],
                                            small_data.encode_items(["d"]))
-    encoder = RecordingEncoder(dim=8)
+    encoder = RecordingEncoder(embed_dim=8)
     guide = _guide(encoder=encoder, profiles="users").fit(augmented)
     assert not any("coral" in t for t in encoder.texts)
     assert not guide.user_targets_[augmented.encode_users([3])[0]].any()  # only "c", no text
@@ -73,12 +73,12 @@ def test_profiles_choice(small_data):
 
 
 def test_llm_writes_profiles_that_the_encoder_embeds(small_data):
-    llm, encoder = EchoLLM(), RecordingEncoder(dim=8)
+    (llm, prompts), encoder = recording_llm(), RecordingEncoder(embed_dim=8)
     _guide(encoder=encoder, llm=llm, n_recent=5).fit(small_data)
     # three items with text, two users with some text in their history
-    assert len(llm.prompts) == 5
-    assert any("galaxy rocket. space" in p and p.startswith("Describe") for p in llm.prompts)
-    assert any("whisk dough. cooking | galaxy rocket. space" in p for p in llm.prompts)
+    assert len(prompts) == 5
+    assert any("galaxy rocket. space" in p and p.startswith("Describe") for p in prompts)
+    assert any("whisk dough. cooking | galaxy rocket. space" in p for p in prompts)
     assert all(t.startswith("profile: ") for t in encoder.texts)
 
 
@@ -132,3 +132,36 @@ def test_bad_llm(small_data):
 
     with pytest.raises(ValueError, match="answers"):
         _guide(llm=Short()).fit(small_data)
+
+
+def test_missing_llm_answers_and_vectors_become_no_target(small_data):
+    llm = recording_llm()[0].set_params(responder=_fail_on_galaxy, on_error="skip",
+                                         max_retries=0)
+    with pytest.warns(UserWarning, match="no answer for 1 of 3"):
+        guide = _guide(llm=llm, profiles="items").fit(small_data)
+    a = small_data.encode_items(["a"])[0]
+    assert not guide.item_targets_[a].any() and guide.item_targets_.any()
+    # both users' histories mention a galaxy: no user profile is left at all
+    with pytest.warns(UserWarning, match="no answer for 2 of 2"), \
+            pytest.raises(ValueError, match="All 3 user profiles are empty"):
+        _guide(llm=llm, profiles="users").fit(small_data)
+
+
+def test_failed_embeddings_become_zero_rows(small_data):
+    class Flaky(HashingEncoder):
+        def _compute(self, operation, payloads, report):
+            if any("coral" in p["text"] for p in payloads):
+                raise RuntimeError("encoder down")
+            return super()._compute(operation, payloads, report)
+
+    encoder = Flaky(embed_dim=8, on_error="skip", max_retries=0)
+    with pytest.warns(UserWarning, match="no vector"):
+        guide = _guide(encoder=encoder, profiles="items").fit(small_data)
+    d = small_data.encode_items(["d"])[0]
+    assert not guide.item_targets_[d].any() and guide.item_targets_.any()
+
+
+def _fail_on_galaxy(prompt):
+    if "galaxy" in prompt:
+        raise RuntimeError("LLM down")
+    return "a profile"
