@@ -22,10 +22,11 @@ __all__ = ["load_movielens", "MOVIELENS_URL", "MOVIELENS_SHA256", "MOVIELENS_VAR
 MOVIELENS_URL = "https://files.grouplens.org/datasets/movielens/"
 URL_ENV = "SKLLMERS_MOVIELENS_URL"
 
-#: SHA-256 of each archive as GroupLens serves it. GroupLens publishes MD5 sums only; these
-#: SHA-256 values were cross-checked against several independent published pins (e.g. the
-#: MD5-verified archives of other loaders). Pass ``checksum=...`` to load_movielens to
-#: accept another file (e.g. should GroupLens ever re-issue one).
+#: SHA-256 of each archive as GroupLens serves it. GroupLens publishes MD5 sums only
+#: (``ml-<variant>.zip.md5``); these SHA-256 values agree across several independent
+#: projects that pin the same archives, and "latest-small" is the bundled copy's. Pass
+#: ``checksum=...`` to load_movielens to accept another file (should GroupLens re-issue
+#: one); a mismatch is always an error, never skipped.
 MOVIELENS_SHA256 = {
     "latest-small": "696d65a3dfceac7c45750ad32df2c259311949efec81f0f144fdfb91ebc9e436",
     "100k": "50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
@@ -77,15 +78,15 @@ def load_movielens(
     downloaded from GroupLens on first use into ``get_data_home(data_home)/movielens/``,
     checked against a known SHA-256 and read from the cached zip afterwards (no request).
 
-    ========================  =========  ======  ======  ===============================
-    variant                   ratings    users   movies  item text
-    ========================  =========  ======  ======  ===============================
-    ``"latest-small"``        100,836    610     9,742   title, year, genres, tags
-    ``"100k"``                100,000    943     1,682   title, year, genres, release date
-    ``"1m"``                  1,000,209  6,040   3,883   title, year, genres
-    ``"20m"``                 20.0 M     138 k   27 k    title, year, genres, tags
-    ``"25m"``                 25.0 M     162 k   62 k    title, year, genres, tags
-    ========================  =========  ======  ======  ===============================
+    ==================  ==========  =======  =======  =================================
+    variant             ratings     users    movies   item text
+    ==================  ==========  =======  =======  =================================
+    ``"latest-small"``  100,836     610      9,742    title, year, genres, tags
+    ``"100k"``          100,000     943      1,682    title, year, genres, release date
+    ``"1m"``            1,000,209   6,040    3,883    title, year, genres
+    ``"20m"``           20,000,263  138,493  27,278   title, year, genres, tags
+    ``"25m"``           25,000,095  162,541  62,423   title, year, genres, tags
+    ==================  ==========  =======  =======  =================================
 
     The data are © GroupLens Research, University of Minnesota, for research use only
     (no commercial use without permission; redistribution only under the same terms);
@@ -98,8 +99,8 @@ def load_movielens(
     variant : {"latest-small", "100k", "1m", "20m", "25m"}, default="latest-small"
         Which data set; an ``"ml-"`` prefix and upper case are accepted.
     data_home : str or path-like, optional
-        Cache folder for downloads (see :func:`get_data_home`); unused for the bundled
-        ``"latest-small"``.
+        Cache folder for downloads (see :func:`get_data_home`). This and the other
+        download options below are unused for the bundled ``"latest-small"``.
     download : bool, default=True
         Whether to download a variant missing from the cache. With ``False`` a missing
         file raises :class:`FileNotFoundError` saying where to put it.

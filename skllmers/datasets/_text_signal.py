@@ -168,10 +168,15 @@ def make_text_signal(
     ``description`` is made of words of its topics (a ``text_noise`` share of them is
     drawn from random topics instead). Users have topic preferences, and a user picks
     item ``i`` with probability proportional to
-    ``popularity_i * exp(topic_strength * affinity(u, i))``, where popularity is
-    Zipf-like and ``affinity`` is the dot product of the user's and the item's topic
-    mixtures. Most items are rare, so collaborative filtering sees too few of their
-    interactions to place them, while their text names their topics.
+    ``popularity_i * exp(topic_strength * affinity(u, i))`` (without replacement),
+    where popularity is Zipf-like and ``affinity`` is the cosine similarity of the
+    user's and the item's topic mixtures. Many items are rare, so collaborative
+    filtering sees too few of their interactions to place them, while their text names
+    their topics.
+
+    The text is drawn after the interactions, so for a given ``random_state`` the text
+    options (``words_per_item``, ``text_noise``, ``with_genres``) change the items
+    table only: ``text_noise=1`` gives a no-signal control with the same interactions.
 
     Parameters
     ----------
