@@ -87,10 +87,17 @@ def block_clusters(block_data):
 
 
 @pytest.fixture(scope="session")
-def rare_item_split():
-    """Users like 5 of their cluster's 8 head items; each of the 12 tail items of a
-    cluster has a single training row; every user's test row is an unseen tail item of
-    their cluster. ``item_features`` carry the cluster (one-hot plus noise)."""
+def rare_item_split(rare_item_data):
+    data, train, test = rare_item_data
+    return data.take(train), data.take(test)
+
+
+@pytest.fixture(scope="session")
+def rare_item_data():
+    """``(data, train_rows, test_rows)``. Users like 5 of their cluster's 8 head items;
+    each of the 12 tail items of a cluster has a single training row; every user's test
+    row is an unseen tail item of their cluster. ``item_features`` carry the cluster
+    (one-hot plus noise)."""
     rng = np.random.default_rng(0)
     n_users, head, tail = 200, 8, 12
     per_cluster = head + tail
@@ -111,8 +118,7 @@ def rare_item_split():
     features = np.eye(N_CLUSTERS, dtype=np.float32)[clusters]
     features += rng.normal(0, 0.1, features.shape).astype(np.float32)
     data = data.with_artifacts(item_features=features)
-    n_train = len(train)
-    return data.take(np.arange(n_train)), data.take(np.arange(n_train, len(frame)))
+    return data, np.arange(len(train)), np.arange(len(train), len(frame))
 
 
 @pytest.fixture(autouse=True)
