@@ -190,16 +190,18 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
     metrics : sequence of str or callable, default=("ndcg", "recall", "hit_rate", "map", "mrr")
         Metric names (or callables, as in :func:`make_rank_scorer`).
     k : int or sequence of int, default=10
-        One row of results per ``k``.
+        Length(s) of the top-``k`` lists; one column per metric and ``k``.
     fit : bool, default=True
         Whether to fit ``estimator`` on ``train`` first.
 
     Returns
     -------
     pandas.DataFrame
-        One row per ``k``: column ``k``, one column per metric (mean over evaluated
-        users), ``coverage`` (share of the model's catalogue in at least one top-``k``
-        list of an evaluated user) and ``n_users`` (users evaluated).
+        One row, with a column ``"<metric>@<k>"`` per metric and ``k`` (mean over the
+        evaluated users; the names of :func:`make_rank_scorer`'s keys and of
+        ``GridSearchCV``'s ``cv_results_``), ``"coverage@<k>"`` (share of the model's
+        catalogue in at least one top-``k`` list of an evaluated user) and ``n_users``
+        (users evaluated). Rows of several models concatenate into a comparison table.
 
     Examples
     --------
@@ -218,10 +220,10 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
     ...                    "t": [1, 2, 3, 1, 2, 1, 2, 1, 2, 3]})
     >>> X = InteractionData.from_pandas(df, time_col="t")
     >>> train, test = train_test_split_interactions(X, LeaveLastOut(random_state=0))
-    >>> evaluate(MostPopular(), train, test, metrics=["hit_rate", "mrr"], k=[1, 2])
-       k  hit_rate    mrr  coverage  n_users
-    0  1      0.75  0.750       1.0        4
-    1  2      1.00  0.875       1.0        4
+    >>> table = evaluate(MostPopular(), train, test, metrics=["hit_rate", "mrr"], k=[1, 2])
+    >>> table.to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'hit_rate@1': 0.75, 'hit_rate@2': 1.0, 'mrr@1': 0.75, 'mrr@2': 0.875,
+      'coverage@1': 1.0, 'coverage@2': 1.0, 'n_users': 4}]
     """
     metric_fns = _resolve_metrics(metrics)
     ks = _resolve_ks(k)
@@ -232,15 +234,15 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
         estimator.fit(train)
     recommender, ranking = _held_out(estimator, test, max(ks))
     _warn_if_nobody(ranking, "evaluate")
-    rows = []
+    row = {
+        f"{name}@{k_}": float(fn(ranking.relevant, ranking.recommended, k=k_))
+        for name, fn in metric_fns.items() for k_ in ks
+    }
     for k_ in ks:
-        row = {"k": k_}
-        for name, fn in metric_fns.items():
-            row[name] = float(fn(ranking.relevant, ranking.recommended, k=k_))
-        row["coverage"] = catalog_coverage(ranking.recommended, recommender.n_items_, k=k_)
-        row["n_users"] = len(ranking.user_codes)
-        rows.append(row)
-    return pd.DataFrame(rows)
+        row[f"coverage@{k_}"] = catalog_coverage(ranking.recommended, recommender.n_items_,
+                                                 k=k_)
+    row["n_users"] = len(ranking.user_codes)
+    return pd.DataFrame([row])
 
 
 def per_user_scores(estimator, test, metric="ndcg", k=10) -> pd.Series:

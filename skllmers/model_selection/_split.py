@@ -542,4 +542,5 @@ def _cut_time(cut, times: np.ndarray):
     if isinstance(cut, numbers.Integral) or not 0 < cut < 1:
         return cut
     position = int(np.ceil(cut * (len(times) - 1)))  # numpy's quantile, method="higher"
-    return np.partition(times, position)[position]
+    cut_time = np.partition(times, position)[position]
+    return cut_time.item() if times.dtype.kind in "iuf" else cut_time

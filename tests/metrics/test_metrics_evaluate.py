@@ -50,18 +50,19 @@ def split():
 def test_evaluate_by_hand(split):
     train, test, scores = split
     result = evaluate(FixedScores(scores), train, test, k=[3, 1])
-    assert list(result.columns) == ["k", "ndcg", "recall", "hit_rate", "map", "mrr",
-                                    "coverage", "n_users"]
-    assert result["k"].tolist() == [1, 3]
-    at1, at3 = result.iloc[0], result.iloc[1]
-    assert at1[["ndcg", "recall", "hit_rate", "map", "mrr"]].tolist() == pytest.approx(
+    names = ["ndcg", "recall", "hit_rate", "map", "mrr"]
+    assert list(result.columns) == [f"{m}@{k}" for m in names for k in (1, 3)] + [
+        "coverage@1", "coverage@3", "n_users"]
+    assert len(result) == 1
+    row = result.iloc[0]
+    assert row[[f"{m}@1" for m in names]].tolist() == pytest.approx(
         [1.0, (1 / 2 + 1) / 2, 1.0, 1.0, 1.0])
-    assert at1["coverage"] == pytest.approx(2 / 5)  # d and e
+    assert row["coverage@1"] == pytest.approx(2 / 5)  # d and e
     u1_ndcg3 = (d(1) + d(3)) / (d(1) + d(2))
-    assert at3[["ndcg", "recall", "hit_rate", "map", "mrr"]].tolist() == pytest.approx(
+    assert row[[f"{m}@3" for m in names]].tolist() == pytest.approx(
         [(u1_ndcg3 + 1) / 2, 1.0, 1.0, ((1 + 2 / 3) / 2 + 1) / 2, 1.0])
-    assert at3["coverage"] == pytest.approx(4 / 5)  # b, c, d, e
-    assert result["n_users"].tolist() == [2, 2]  # u3 had nothing new to find
+    assert row["coverage@3"] == pytest.approx(4 / 5)  # b, c, d, e
+    assert result["n_users"].tolist() == [2]  # u3 had nothing new to find
 
 
 def test_evaluate_fits_in_place_or_not(split):
@@ -70,7 +71,9 @@ def test_evaluate_fits_in_place_or_not(split):
     evaluate(model, train, test, metrics=["ndcg"])
     assert hasattr(model, "scores_")
     again = evaluate(model, None, test, metrics=["ndcg"], fit=False)
-    assert again["ndcg"].iloc[0] == pytest.approx(evaluate(model, train, test)["ndcg"].iloc[0])
+    assert list(again.columns) == ["ndcg@10", "coverage@10", "n_users"]
+    assert again["ndcg@10"].iloc[0] == pytest.approx(
+        evaluate(model, train, test)["ndcg@10"].iloc[0])
     with pytest.raises(ValueError, match="fit=True needs training data"):
         evaluate(FixedScores(scores), None, test)
 
@@ -102,8 +105,8 @@ def test_evaluate_agrees_with_recommend_on_random_data():
         ndcgs.append(sum(d(r + 1) for r, h in enumerate(hits) if h) / ideal)
         recalls.append(sum(hits) / len(relevant))
     assert result["n_users"].iloc[0] == len(ndcgs)
-    assert result["ndcg"].iloc[0] == pytest.approx(np.mean(ndcgs))
-    assert result["recall"].iloc[0] == pytest.approx(np.mean(recalls))
+    assert result["ndcg@5"].iloc[0] == pytest.approx(np.mean(ndcgs))
+    assert result["recall@5"].iloc[0] == pytest.approx(np.mean(recalls))
 
 
 def test_evaluate_with_nobody_to_evaluate_warns_and_gives_nan(split):
@@ -111,21 +114,19 @@ def test_evaluate_with_nobody_to_evaluate_warns_and_gives_nan(split):
     with pytest.warns(UserWarning, match="no held-out user could be evaluated"):
         result = evaluate(FixedScores(scores), train, train)  # every test item is seen
     assert result["n_users"].iloc[0] == 0
-    assert math.isnan(result["ndcg"].iloc[0])
+    assert math.isnan(result["ndcg@10"].iloc[0])
 
 
 # ---------------------------------------------------------------------- scorer
 def test_scorer_single_and_multi(split):
     train, test, scores = split
     model = FixedScores(scores).fit(train)
-    expected = evaluate(model, None, test, k=[1, 3], fit=False).set_index("k")
-    assert make_rank_scorer()(model, test) == pytest.approx(
-        evaluate(model, None, test, fit=False)["ndcg"].iloc[0])
-    assert make_rank_scorer("recall", k=1)(model, test) == pytest.approx(
-        expected.loc[1, "recall"])
+    expected = evaluate(model, None, test, k=[1, 3, 10], fit=False).iloc[0]
+    assert make_rank_scorer()(model, test) == pytest.approx(expected["ndcg@10"])
+    assert make_rank_scorer("recall", k=1)(model, test) == pytest.approx(expected["recall@1"])
     many = make_rank_scorer(["ndcg", "map"], k=[1, 3])(model, test)
     assert set(many) == {"ndcg@1", "ndcg@3", "map@1", "map@3"}
-    assert many["map@3"] == pytest.approx(expected.loc[3, "map"])
+    assert many == pytest.approx(expected[list(many)].to_dict())
     assert set(make_rank_scorer(["mrr"], k=3)(model, test)) == {"mrr@3"}
     assert set(make_rank_scorer("mrr", k=[3])(model, test)) == {"mrr@3"}
 
@@ -182,7 +183,7 @@ def test_scorer_in_grid_search_with_refit(split):
     search.fit(data)
     assert search.best_index_ == 1
     assert search.cv_results_["mean_test_ndcg@3"][1] == pytest.approx(
-        evaluate(FixedScores(scores), train, test, k=3)["ndcg"].iloc[0])
+        evaluate(FixedScores(scores), train, test, k=3)["ndcg@3"].iloc[0])
 
 
 # ---------------------------------------------------------------------- per user
@@ -194,7 +195,7 @@ def test_per_user_scores(split):
     assert series.to_dict() == pytest.approx({"u1": (d(1) + d(3)) / (d(1) + d(2)),
                                               "u2": 1.0})
     assert series.mean() == pytest.approx(evaluate(model, None, test, k=3, fit=False)
-                                          ["ndcg"].iloc[0])
+                                          ["ndcg@3"].iloc[0])
     assert per_user_scores(model, test, ndcg_at_k, k=3).tolist() == series.tolist()
     with pytest.raises(ValueError, match="one metric"):
         per_user_scores(model, test, ["ndcg", "map"])
