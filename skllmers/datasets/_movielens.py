@@ -76,7 +76,8 @@ def load_movielens(
 
     ``"latest-small"`` ships inside skllmers and loads offline. The other variants are
     downloaded from GroupLens on first use into ``get_data_home(data_home)/movielens/``,
-    checked against a known SHA-256 and read from the cached zip afterwards (no request).
+    checked against a known SHA-256 and read from the cached zip afterwards (no request;
+    the cached file's SHA-256 is checked again on each load).
 
     ==================  ==========  =======  =======  =================================
     variant             ratings     users    movies   item text
