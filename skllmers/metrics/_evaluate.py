@@ -95,10 +95,12 @@ def _warn_if_nobody(ranking, where: str) -> None:
 class _RankScorer:
     """Callable ``(estimator, X, y=None) -> float | dict`` for scikit-learn's ``scoring``."""
 
-    def __init__(self, metrics: dict[str, Callable], ks: list[int], single: bool):
-        self._metrics = metrics
-        self._ks = ks
-        self._single = single
+    def __init__(self, metric, k):
+        self._metrics = _resolve_metrics(metric)
+        self._ks = _resolve_ks(k)
+        self._single = (isinstance(metric, str) or callable(metric)) and (
+            isinstance(k, numbers.Integral))
+        self._args = (metric, k)
 
     def __call__(self, estimator, X, y=None, sample_weight=None):
         if sample_weight is not None:
@@ -112,10 +114,12 @@ class _RankScorer:
         return next(iter(scores.values())) if self._single else scores
 
     def __repr__(self) -> str:
-        names = list(self._metrics)
-        metric = repr(names[0]) if len(names) == 1 else repr(names)
-        k = self._ks[0] if len(self._ks) == 1 else self._ks
-        return f"make_rank_scorer(metric={metric}, k={k})"
+        metric, k = self._args
+        if callable(metric):
+            metric = getattr(metric, "__name__", metric)
+        elif not isinstance(metric, str):
+            metric = [getattr(m, "__name__", m) for m in metric]
+        return f"make_rank_scorer(metric={metric!r}, k={k!r})"
 
 
 def make_rank_scorer(metric="ndcg", k=10):
@@ -167,12 +171,7 @@ def make_rank_scorer(metric="ndcg", k=10):
     >>> float(result["test_hr@1"][0])  # users 1, 2, 4 get their item first; user 3 not
     0.75
     """
-    metrics = _resolve_metrics(metric)
-    ks = _resolve_ks(k)
-    single = len(metrics) == 1 and len(ks) == 1 and (
-        isinstance(metric, str) or callable(metric)
-    ) and isinstance(k, numbers.Integral)
-    return _RankScorer(metrics, ks, single)
+    return _RankScorer(metric, k)
 
 
 # ---------------------------------------------------------------------- evaluate

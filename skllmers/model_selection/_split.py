@@ -56,8 +56,10 @@ class _InteractionSplitter(BaseCrossValidator):
         ----------
         X : InteractionData
             The interactions to split.
-        y, groups : None
+        y : None
             Ignored; present for scikit-learn's API.
+        groups : None
+            Ignored (with a warning when given): the splitter groups rows by user.
 
         Yields
         ------
@@ -67,6 +69,9 @@ class _InteractionSplitter(BaseCrossValidator):
             Positions of the test rows, ascending. Disjoint from ``train``.
         """
         X = _check_split_input(X, type(self).__name__)
+        if groups is not None:
+            warnings.warn(f"The groups parameter is ignored by {type(self).__name__}: it "
+                          "splits each user's rows itself.", UserWarning, stacklevel=2)
         self._check_params()
         self.fold_stats_ = []
         for fold, (train, test, extra) in enumerate(self._iter_folds(X)):

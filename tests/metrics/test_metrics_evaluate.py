@@ -1,6 +1,7 @@
 """evaluate, make_rank_scorer, per_user_scores and paired_test."""
 
 import math
+import pickle
 import warnings
 
 import numpy as np
@@ -131,6 +132,13 @@ def test_scorer_single_and_multi(split):
     assert set(make_rank_scorer("mrr", k=[3])(model, test)) == {"mrr@3"}
 
 
+def test_scorer_pickles_for_parallel_search(split):
+    train, test, scores = split
+    model = FixedScores(scores).fit(train)
+    scorer = make_rank_scorer(["ndcg", "mrr"], k=[1, 3])
+    assert pickle.loads(pickle.dumps(scorer))(model, test) == scorer(model, test)
+
+
 def test_scorer_with_callable_metric(split):
     train, test, scores = split
     model = FixedScores(scores).fit(train)
@@ -147,6 +155,7 @@ def test_scorer_repr_and_errors(split):
     assert repr(make_rank_scorer("map", k=5)) == "make_rank_scorer(metric='map', k=5)"
     assert repr(make_rank_scorer(["map", "mrr"], k=[5, 10])) == (
         "make_rank_scorer(metric=['map', 'mrr'], k=[5, 10])")
+    assert repr(make_rank_scorer(["mrr"], k=3)) == "make_rank_scorer(metric=['mrr'], k=3)"
     with pytest.raises(ValueError, match="Unknown ranking metric 'precision'"):
         make_rank_scorer("precision")
     with pytest.raises(ValueError, match="k must be a positive int"):

@@ -188,6 +188,8 @@ def test_leave_last_out_errors(data):
     with pytest.raises(TypeError, match="expects an InteractionData, got DataFrame.*"
                                         "from_pandas"):
         folds(LeaveLastOut(), data.to_pandas())
+    with pytest.warns(UserWarning, match="groups parameter is ignored by LeaveLastOut"):
+        next(LeaveLastOut(drop_unseen=False).split(data, groups=np.zeros(len(data))))
     with pytest.raises(ValueError, match="empty InteractionData"):
         folds(LeaveLastOut(), data.take(np.array([], dtype=int)))
 
