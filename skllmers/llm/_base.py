@@ -29,6 +29,7 @@ from ._parallel import run_chunks, runs_in_process, split_in_chunks, worker_mode
 from ._validation import (
     check_non_negative_int,
     check_on_error,
+    check_options,
     check_options_list,
     check_text,
     check_texts,
@@ -394,7 +395,7 @@ class TextGenerationMixin:
             failed with ``on_error="skip"``.
         """
         check_text(prompt, "prompt")
-        return self.choose_many([prompt], [options])[0]
+        return self.choose_many([prompt], [check_options(options)])[0]
 
     def choose_many(self, prompts, options_list):
         """Batched :meth:`choose`.
@@ -429,7 +430,7 @@ class TextGenerationMixin:
             the call failed with ``on_error="skip"``).
         """
         check_text(prompt, "prompt")
-        return self.score_options_many([prompt], [options])[0]
+        return self.score_options_many([prompt], [check_options(options)])[0]
 
     def score_options_many(self, prompts, options_list):
         """Batched :meth:`score_options`.

@@ -9,6 +9,7 @@ llama.cpp's convention (a word start carries the phantom space ``▁``, a
 """
 
 import json
+import logging
 import os
 import re
 import tempfile
@@ -270,7 +271,14 @@ def _add_bert_vocabulary(writer, model_dir, config):
     writer.add_tokenizer_pre("default")
     writer.add_token_list(tokens)
     writer.add_token_types(types)
-    gguf.SpecialVocab(model_dir, n_vocab=len(tokens)).add_to_gguf(writer, quiet=True)
+    special_vocab = gguf.SpecialVocab(model_dir, n_vocab=len(tokens))
+    vocab_logger = logging.getLogger("gguf.vocab")
+    level = vocab_logger.level
+    vocab_logger.setLevel(logging.ERROR)  # gguf has no key for [CLS]; llama.cpp uses BOS for it
+    try:
+        special_vocab.add_to_gguf(writer, quiet=True)
+    finally:
+        vocab_logger.setLevel(level)
 
 
 def _add_bert_tensors(writer, weights, n_blocks, dtype):

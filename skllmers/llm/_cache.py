@@ -48,11 +48,11 @@ def default_cache_dir():
     Examples
     --------
     >>> import os
+    >>> from unittest import mock
     >>> from skllmers.llm import default_cache_dir
-    >>> os.environ["SKLLMERS_CACHE_DIR"] = "/tmp/my-skllmers-cache"
-    >>> str(default_cache_dir())
-    '/tmp/my-skllmers-cache'
-    >>> del os.environ["SKLLMERS_CACHE_DIR"]
+    >>> with mock.patch.dict(os.environ, {"SKLLMERS_CACHE_DIR": "/tmp/my-skllmers-cache"}):
+    ...     print(default_cache_dir())
+    /tmp/my-skllmers-cache
     """
     configured = os.environ.get(CACHE_DIR_ENV)
     if configured:

@@ -271,6 +271,15 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             f"{type(self.chat_format).__name__}."
         )
 
+    def _check_run_params(self):
+        super()._check_run_params()
+        if self.truncation != "middle" and not callable(self.truncation):
+            raise ValueError(f"truncation must be 'middle' or a callable; got {self.truncation!r}.")
+        if self.pooling not in _POOLING_NAMES:
+            raise ValueError(f"pooling must be one of {_POOLING_NAMES}; got {self.pooling!r}.")
+        if self.max_tokens is None or int(self.max_tokens) < 1:
+            raise ValueError(f"max_tokens must be a positive integer; got {self.max_tokens!r}.")
+
     # -------------------------------------------------------------- identity
     def _model_identity(self):
         return file_fingerprint(self._model_file())
@@ -334,8 +343,6 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
 
         if role not in _ROLES:
             raise ValueError(f"Unknown model role {role!r}.")
-        if self.pooling not in _POOLING_NAMES:
-            raise ValueError(f"pooling must be one of {_POOLING_NAMES}; got {self.pooling!r}.")
         options = {
             "n_gpu_layers": self.n_gpu_layers,
             "n_threads": self._threads(),
