@@ -666,7 +666,7 @@ def _encode(column: pd.Series, side_table) -> tuple[pd.Index, np.ndarray]:
         cold = side_table.index.difference(ids, sort=False)
         if len(cold):
             ids = ids.append(cold)
-    return ids, codes.astype(np.int32)
+    return ids.rename(column.name), codes.astype(np.int32)
 
 
 def _numeric_column(frame: pd.DataFrame, col, dtype):

@@ -186,3 +186,8 @@ def test_pickle_round_trip_keeps_everything(data):
     assert back.to_pandas().equals(enriched.to_pandas())
     np.testing.assert_array_equal(back.artifacts["item_features"], np.eye(4))
     assert back.items.equals(enriched.items)
+
+
+def test_id_maps_and_side_tables_are_named_after_the_id_columns(data):
+    assert data.user_ids.name == "user" and data.item_ids.name == "item"
+    assert data.items.index.name == "item"
