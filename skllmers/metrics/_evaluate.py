@@ -331,6 +331,15 @@ class PairedTestResult:
     confidence_level : float
     pvalue : float
         Two-sided p-value of "no difference".
+
+    Examples
+    --------
+    >>> from skllmers.metrics import paired_test
+    >>> result = paired_test([0.2, 0.5, 0.9, 0.4], [0.1, 0.5, 0.6, 0.3], random_state=0)
+    >>> result.method, result.n, round(result.mean_difference, 3)
+    ('wilcoxon', 4, 0.125)
+    >>> result.ci_low <= result.mean_difference <= result.ci_high
+    True
     """
 
     method: str
