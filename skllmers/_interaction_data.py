@@ -630,7 +630,9 @@ def _as_row_index(indices, n: int) -> np.ndarray:
         return np.flatnonzero(rows)
     if rows.ndim == 0:
         rows = rows.reshape(1)
-    if len(rows) and not np.issubdtype(rows.dtype, np.integer):
+    if len(rows) == 0:
+        return rows.astype(np.intp)
+    if not np.issubdtype(rows.dtype, np.integer):
         raise IndexError(f"Rows must be selected by integer positions, got dtype {rows.dtype}.")
     return rows
 

@@ -191,3 +191,9 @@ def test_pickle_round_trip_keeps_everything(data):
 def test_id_maps_and_side_tables_are_named_after_the_id_columns(data):
     assert data.user_ids.name == "user" and data.item_ids.name == "item"
     assert data.items.index.name == "item"
+
+
+def test_taking_no_rows_gives_an_empty_view(data):
+    empty = data.take([])
+    assert len(empty) == 0 and empty.item_ids is data.item_ids
+    assert empty.to_csr().nnz == 0
