@@ -417,12 +417,20 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         self.n_llm_prompts_ = 0 if prompts is None else len(set(prompts))
 
     def _validate_table(self, X, *, reset):
-        if isinstance(X, pd.Series):
+        one_column = isinstance(X, pd.Series)
+        if one_column:
             X = X.to_frame()
         elif not isinstance(X, pd.DataFrame):
             array = np.asarray(X, dtype=object) if isinstance(X, list) else X
             if getattr(array, "ndim", 2) == 1:
+                one_column = True
                 X = np.asarray(array, dtype=object).reshape(-1, 1)
+        n_fitted = getattr(self, "n_features_in_", 1)
+        if one_column and not reset and n_fitted != 1:
+            raise ValueError(
+                f"Got one column of texts, but this featurizer was fitted on {n_fitted} "
+                f"columns. Reshape your data to shape (n_rows, {n_fitted})."
+            )
         array = validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
         columns = getattr(self, "feature_names_in_", None)
         if columns is None:
