@@ -72,6 +72,7 @@ class _RuntimeState:
         self.counters = dict.fromkeys(_COUNTER_NAMES, 0)
         self.recent_errors = []
         self.thread_hint = None
+        self.dispatcher_pid = None
         self.loads = 0
 
 
@@ -97,11 +98,18 @@ class BaseBackend(BaseEstimator):
         state.pop("_runtime_state", None)
         return state
 
-    def _worker_copy(self, thread_hint=None):
+    def _worker_copy(self, thread_hint=None, dispatcher_pid=None):
         worker = copy.copy(self)  # goes through __getstate__: no models, no connection
-        worker.__dict__["_runtime_state"] = _RuntimeState(worker_mode=True)
-        worker._runtime().thread_hint = thread_hint
+        runtime = _RuntimeState(worker_mode=True)
+        runtime.thread_hint = thread_hint
+        runtime.dispatcher_pid = dispatcher_pid
+        worker.__dict__["_runtime_state"] = runtime
         return worker
+
+    def _in_worker_process(self):
+        """Whether this runs in a worker process (not a thread of the calling process)."""
+        runtime = self._runtime()
+        return runtime.worker_mode and runtime.dispatcher_pid not in (None, os.getpid())
 
     def _cache(self):
         runtime = self._runtime()
@@ -260,7 +268,7 @@ class BaseBackend(BaseEstimator):
 
         try:
             run_chunks(
-                partial(_compute_chunk_in_worker, self, operation, thread_hint),
+                partial(_compute_chunk_in_worker, self, operation, (thread_hint, os.getpid())),
                 [[payload for _, payload in chunk] for chunk in chunks],
                 n_jobs=self.n_jobs,
                 backend=self.backend,
@@ -354,9 +362,10 @@ def _compute_whole_chunk(backend, operation, payloads, report):
         return backend._compute_each(operation, payloads, report)
 
 
-def _compute_chunk_in_worker(backend, operation, thread_hint, payloads):
+def _compute_chunk_in_worker(backend, operation, dispatch, payloads):
     """Entry point of joblib/dask workers: a model-less copy loads its own model."""
-    return _compute_chunk(backend._worker_copy(thread_hint), operation, payloads)
+    thread_hint, dispatcher_pid = dispatch
+    return _compute_chunk(backend._worker_copy(thread_hint, dispatcher_pid), operation, payloads)
 
 
 class TextGenerationMixin:

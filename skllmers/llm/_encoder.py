@@ -146,6 +146,11 @@ class SentenceEncoder(EmbeddingMixin, BaseBackend):
             ) from error
         if self.max_seq_length is not None:
             model.max_seq_length = int(self.max_seq_length)
+        hint = self._runtime().thread_hint
+        if hint is not None and self._in_worker_process():  # share the CPU with other workers
+            import torch
+
+            torch.set_num_threads(hint)
         return model
 
     def _chunk_size(self, operation, n_items, in_process):

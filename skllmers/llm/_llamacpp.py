@@ -343,9 +343,11 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
 
         if role not in _ROLES:
             raise ValueError(f"Unknown model role {role!r}.")
+        threads = self._threads()
         options = {
             "n_gpu_layers": self.n_gpu_layers,
-            "n_threads": self._threads(),
+            "n_threads": threads,
+            "n_threads_batch": threads,
             "seed": self.seed,
             "verbose": self.verbose >= 2,
         }

@@ -221,6 +221,10 @@ def test_model_is_loaded_lazily_and_never_pickled(tiny_model_path):
     assert len(pickle.dumps(llm)) < 5_000
     assert restored.generate(["hi"]) == llm.generate(["hi"])
     assert clone(llm).get_params() == llm.get_params()
+    llm.unload()
+    assert llm._runtime().models == {}
+    llm.generate(["hi"])
+    assert llm.stats()["models_loaded"] == 2
 
 
 def test_fully_cached_second_run_loads_no_model_and_makes_no_call(tmp_path, tiny_model_path):
