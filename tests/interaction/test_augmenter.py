@@ -267,8 +267,12 @@ def test_denoise_with_the_llm_scorer(noisy):
 
 # ---------------------------------------------------------------------- contract
 def test_transform_returns_its_input_unchanged(catalogue):
+    from sklearn.exceptions import NotFittedError
+
     augmenter = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
                                         n_candidates=2)
+    with pytest.raises(NotFittedError):
+        augmenter.transform(catalogue)
     augmented = augmenter.fit_transform(catalogue)
     assert len(augmented) > len(catalogue)
     assert augmenter.transform(catalogue) is catalogue
@@ -363,6 +367,7 @@ def test_pickle_and_clone(catalogue):
     restored = pickle.loads(pickle.dumps(augmenter))
     pd.testing.assert_frame_equal(restored.edited_rows_, augmenter.edited_rows_)
     assert restored.transform(catalogue) is catalogue
+    assert augmenter.get_params()["llm__name"] == "second"  # GridSearchCV reaches the LLM
     again = clone(augmenter).fit_transform(catalogue)
     assert again.item_codes.tolist() == augmenter.fit_transform(catalogue).item_codes.tolist()
 

@@ -343,6 +343,7 @@ def test_pickle_and_clone(small_data):
     fresh = clone(featurizer)
     assert not hasattr(fresh, "item_features_")
     assert fresh.get_params()["n_components"] == 2
+    assert fresh.get_params()["encoder__embed_dim"] == 8  # GridSearchCV reaches nested params
 
 
 def test_verbose_reports_the_llm_stage(small_data, capsys):
