@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.decomposition import PCA
+from sklearn.utils import check_random_state
 from sklearn.utils._set_output import ADAPTERS_MANAGER, _get_output_config
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -276,6 +277,11 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
 
     def _fit_interactions(self, X, llm, timer):
         self.input_kind_ = "interactions"
+        if llm is not None:  # fail on a bad template before any LLM call
+            if self.target in ("item", "both"):
+                self._checked_item_template(X)
+            if self.target in ("user", "both"):
+                check_template(self.user_template, USER_FIELDS, "user_template")
         parts, summaries = {}, []
         with timer:
             if self.target in ("item", "both"):
@@ -311,17 +317,21 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         ids = X.item_ids[codes]
         return ids, vectors, _summary_frame("item", ids, prompts, summaries)
 
+    def _checked_item_template(self, X):
+        columns = [] if X.items is None else list(map(str, X.items.columns))
+        return check_template(self.item_template, ["text", "item_id", *columns],
+                              "item_template")
+
     def _item_prompts(self, X, codes, texts):
-        table = X.items
-        available = ["text", "item_id", *map(str, table.columns)]
-        template = check_template(self.item_template, available, "item_template")
-        records = table.iloc[codes].to_dict("records")
+        template = self._checked_item_template(X)
+        records = X.items.iloc[codes].to_dict("records")
         return [fill_template(template, {**{str(k): v for k, v in record.items()},
                                          "text": texts[code], "item_id": X.item_ids[code]})
                 for code, record in zip(codes, records, strict=True)]
 
     def _user_summaries(self, X, llm):
-        histories = recent_histories(X, self.max_history, self.random_state)
+        seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        histories = recent_histories(X, self.max_history, seed)
         codes = np.array([u for u, h in enumerate(histories) if len(h)], dtype=np.int64)
         ids = X.user_ids[codes]
         if llm is None:

@@ -122,6 +122,17 @@ def test_bad_parameters_raise_in_fit(small_data, param, value, message):
         featurizer.fit(small_data)
 
 
+@pytest.mark.parametrize("target", ["item", "both"])
+def test_a_bad_template_fails_before_any_llm_call(small_data, target):
+    log = []
+    featurizer = LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target=target,
+                                      user_template="{history} {age}",
+                                      item_template="{title} {plot}")
+    with pytest.raises(ValueError, match="plot" if target == "item" else "plot|age"):
+        featurizer.fit(small_data)
+    assert log == []
+
+
 def test_an_llm_without_generate_is_rejected(small_data):
     with pytest.raises(TypeError, match="generate"):
         LLMSummaryFeaturizer(object(), HashingEncoder(8)).fit(small_data)
