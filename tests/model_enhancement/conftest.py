@@ -1,7 +1,14 @@
-import pandas as pd
-import pytest
+"""Fixtures of the model-enhancement tests; doubles live in _me_doubles."""
 
-from skllmers import InteractionData
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # any --import-mode finds the doubles
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from skllmers import InteractionData  # noqa: E402
 
 
 @pytest.fixture
