@@ -2,15 +2,21 @@
 
 from ._als import ALSRecommender
 from ._base import BaseRecommender, FactorModelMixin
+from ._bpr import BPRRecommender
 from ._ease import EASERecommender
 from ._lightfm import LightFMRecommender
+from ._lightgcn import LightGCNRecommender
 from ._popularity import PopularityRecommender
+from ._sasrec import SASRecRecommender
 
 __all__ = [
     "ALSRecommender",
     "BaseRecommender",
+    "BPRRecommender",
     "EASERecommender",
     "FactorModelMixin",
     "LightFMRecommender",
+    "LightGCNRecommender",
     "PopularityRecommender",
+    "SASRecRecommender",
 ]

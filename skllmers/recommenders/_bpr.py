@@ -1,0 +1,175 @@
+"""Matrix factorisation trained with Bayesian Personalised Ranking, in torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._torch._embeddings import EntityEmbedding, item_embedding, user_embedding
+from ._torch._hooks import Hooks
+from ._torch._losses import l2_penalty
+from ._torch._pairwise import PairwiseSampler, pairwise_loss
+from ._torch._rows import TrainingRows
+from ._torch._sampling import KnownPairs
+from ._torch_base import (
+    COMMON_ATTRIBUTES,
+    COMMON_PARAMETERS,
+    TorchRecommender,
+    guidance_loss,
+    to_numpy,
+)
+
+__all__ = ["BPRRecommender"]
+
+
+class _MatrixFactorization(nn.Module):
+    def __init__(self, users: EntityEmbedding, items: EntityEmbedding):
+        super().__init__()
+        self.users, self.items = users, items
+
+
+@dataclass
+class _State:
+    module: _MatrixFactorization
+    sampler: PairwiseSampler
+
+
+class BPRRecommender(TorchRecommender):
+    __doc__ = """Matrix factorisation trained with BPR (or a sampled softmax), in torch.
+
+    A user's score for an item is the dot product of their embeddings (Rendle et al.,
+    2009). Training shuffles the rows each epoch, draws negatives for a whole epoch
+    at once in numpy (never an item the user interacted with), and takes Adam steps
+    on large batches. After ``fit`` the embeddings are numpy arrays
+    (``user_factors_``, ``item_factors_``): serving is a matrix product on the CPU.
+
+    Parameters
+    ----------
+    n_factors : int, default=64
+        Width of the user and item embeddings.
+{common}
+
+    Attributes
+    ----------
+{attributes}
+
+    See Also
+    --------
+    LightGCNRecommender : Propagates these embeddings over the user-item graph.
+    ALSRecommender : Implicit-feedback MF fitted by alternating least squares.
+
+    Notes
+    -----
+    **Artifacts** (attach them with the enhancers of :mod:`skllmers.model_enhancement`,
+    :mod:`skllmers.knowledge` and :mod:`skllmers.interaction`):
+
+    ``"item_embeddings"`` (:class:`~skllmers.EmbeddingInit`)
+        ``mode="init"``: the item table starts from the vectors and trains (their width
+        must be ``n_factors``). ``mode="frozen"``: the vectors stay fixed behind a
+        trainable ``adapter``, plus a free ID embedding that starts at zero when
+        ``add_id_embedding`` (LLM-ESR, AlphaRec).
+    ``"item_features"``, ``"user_features"``
+        Projected linearly (the projection starts at zero) and added to the ID
+        embeddings.
+    ``"guidance"`` (:class:`~skllmers.GuidanceTargets`)
+        Adds ``weight`` times an alignment loss between the batch's user and positive
+        item embeddings and the LLM targets: InfoNCE against an MLP projection of the
+        targets (``"contrastive"``, RLMRec-Con) or reconstruction of the targets from a
+        ``mask_ratio`` share of the embeddings (``"generative"``, RLMRec-Gen).
+        ``weight=0`` trains exactly the unguided model.
+    ``"negatives"``
+        Explicit (user, positive, negative) triples (LLMRec), trained once per epoch in
+        addition to the rows and their sampled negatives.
+
+    Row weights multiply each row's loss; rows of weight 0 are dropped, so augmented
+    rows of weight 0 give exactly the model without them.
+
+    References
+    ----------
+    S. Rendle, C. Freudenthaler, Z. Gantner and L. Schmidt-Thieme, "BPR: Bayesian
+    Personalized Ranking from Implicit Feedback", UAI 2009.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.recommenders import BPRRecommender
+    >>> df = pd.DataFrame({{"user_id": [1, 1, 2, 2, 3, 3, 4],
+    ...                    "item_id": ["a", "b", "a", "b", "c", "d", "c"]}})
+    >>> model = BPRRecommender(n_factors=8, epochs=50, batch_size=4, learning_rate=0.05,
+    ...                        random_state=0)
+    >>> model = model.fit(InteractionData.from_pandas(df))
+    >>> model.item_factors_.shape
+    (4, 8)
+    >>> model.recommend([4], k=1)["item_id"].tolist()
+    ['d']
+    """.format(
+        common=COMMON_PARAMETERS.format(
+            epochs=30, batch_size=4096, learning_rate=5e-3, weight_decay=1e-4, loss="bpr",
+            batch_unit="Rows (samples)",
+            validation="Share of the real (not augmented) training rows held out for "
+                       "early stopping."),
+        attributes=COMMON_ATTRIBUTES,
+    )
+
+    _parameter_constraints: dict = {**TorchRecommender._parameter_constraints}
+
+    def __init__(self, n_factors=64, *, epochs=30, batch_size=4096, learning_rate=5e-3,
+                 weight_decay=1e-4, loss="bpr", n_negatives=None, adapter="linear",
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+                 device="auto", random_state=None, verbose=False):
+        self.n_factors = n_factors
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.adapter = adapter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
+        module = _MatrixFactorization(
+            user_embedding(rows.n_users, self.n_factors, hooks),
+            item_embedding(rows.n_items, self.n_factors, hooks, self.adapter),
+        ).to(self.device_)
+        known = KnownPairs(rows.users, rows.items, rows.n_users, rows.n_items)
+        sampler = PairwiseSampler(train, known, hooks.negatives, loss=self.loss,
+                                  n_negatives=self._negatives_per_sample(),
+                                  batch_size=self.batch_size, device=self.device_)
+        return _State(module, sampler)
+
+    def _batches(self, state: _State, rng: np.random.Generator):
+        return state.sampler.epoch(rng)
+
+    def _batch_loss(self, state: _State, batch, guidance) -> torch.Tensor:
+        module = state.module
+        picks = {}
+        if guidance is not None:
+            picks = {"users": guidance.select("users", batch.users),
+                     "items": guidance.select("items", batch.items)}
+        user_rows = module.users(batch.users)
+        loss, positive_rows, negative_rows = pairwise_loss(self.loss, batch, user_rows,
+                                                           module.items)
+        if self.weight_decay:
+            penalty = l2_penalty([user_rows, positive_rows, *negative_rows], len(batch.users))
+            loss = loss + self.weight_decay * penalty
+        if picks:
+            codes = {"users": batch.users, "items": batch.items}
+            rows = {"users": user_rows, "items": positive_rows}
+            term = guidance_loss(guidance, picks, codes, rows)
+            loss = loss if term is None else loss + term
+        return loss
+
+    @torch.no_grad()
+    def _factors(self, state: _State, serving: bool):
+        state.module.eval()
+        return to_numpy(state.module.users()), to_numpy(state.module.items())

@@ -1,0 +1,8 @@
+"""Building blocks of the torch recommenders (private).
+
+One concept per module: where a model runs and how it is seeded (``_device``), which
+artifacts it trains with (``_hooks``), its embedding tables (``_embeddings``), negative
+sampling (``_sampling``), ranking losses (``_losses``), the guidance loss
+(``_guidance``), pairwise (user, item) training (``_pairwise``) and the validation
+split behind early stopping (``_validation``).
+"""

@@ -1,0 +1,122 @@
+"""The guidance loss: align a model's user/item embeddings with LLM targets (RLMRec)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..._artifacts import GuidanceTargets
+from ._device import seeded_torch
+
+__all__ = ["GuidanceHead", "MAX_ALIGNED_ROWS"]
+
+MAX_ALIGNED_ROWS = 1024  # distinct users (items) aligned per batch: bounds InfoNCE's cost
+SIDES = ("users", "items")
+
+
+class GuidanceHead(nn.Module):
+    """Alignment loss between a model's embeddings and LLM-side targets.
+
+    ``kind="contrastive"`` (RLMRec-Con): InfoNCE between the L2-normalised model
+    embeddings of a batch's users (items) and an MLP projection of their targets, the
+    other rows of the batch being the negatives. ``kind="generative"`` (RLMRec-Gen):
+    a share ``mask_ratio`` of the batch's users (items) is masked, and an MLP decodes
+    their embeddings back to the targets (loss ``1 - cosine``). Models whose
+    representation is computed from context (LightGCN's graph) replace the masked
+    rows' own embedding by a learned mask token first (see ``mask_token``); for the
+    others the masked rows are the ones reconstructed.
+
+    Each batch aligns at most :data:`MAX_ALIGNED_ROWS` distinct users and items that
+    have a target (rows of all zeros have none), drawn at random. The head has its
+    own random generator, so it never changes the draws of the model it guides.
+
+    Parameters
+    ----------
+    targets : GuidanceTargets
+    dim : int
+        The model's embedding width.
+    seed : int
+        Seeds the head's parameters and its choice of rows.
+    device : torch.device
+    """
+
+    def __init__(self, targets: GuidanceTargets, dim: int, seed: int, device: torch.device):
+        super().__init__()
+        self.kind = targets.kind
+        self.weight = float(targets.weight)
+        self.temperature = float(targets.temperature)
+        self.mask_ratio = float(targets.mask_ratio)
+        self._generator = torch.Generator(device=device)
+        self._generator.manual_seed(seed)
+        self.heads = nn.ModuleDict()
+        with seeded_torch(seed, device):  # leaves the guided model's random stream alone
+            for side, matrix in zip(SIDES, (targets.user_targets, targets.item_targets),
+                                    strict=True):
+                if matrix is not None:
+                    self._add_side(side, torch.as_tensor(matrix), dim)
+        self.mask_token = nn.Parameter(torch.zeros(dim)) if self.kind == "generative" else None
+        self.to(device)
+
+    def _add_side(self, side: str, target: torch.Tensor, dim: int) -> None:
+        self.register_buffer(f"{side}_target", F.normalize(target, dim=1))
+        self.register_buffer(f"{side}_has_target", target.abs().sum(dim=1) > 0)
+        if self.kind == "contrastive":
+            self.heads[side] = _mlp(target.shape[1], dim)  # projects the targets
+        else:
+            self.heads[side] = _mlp(dim, target.shape[1])  # decodes the embeddings
+
+    def has_side(self, side: str) -> bool:
+        return side in self.heads
+
+    def select(self, side: str, codes: torch.Tensor) -> torch.Tensor | None:
+        """Positions in ``codes`` of the rows to align: distinct codes with a target.
+
+        Contrastive: all of them (at most ``MAX_ALIGNED_ROWS``); generative: a share
+        ``mask_ratio`` of them. ``None`` when this side has no targets.
+        """
+        if not self.has_side(side):
+            return None
+        unique, inverse = torch.unique(codes, return_inverse=True)
+        first = torch.full((len(unique),), len(codes), device=codes.device, dtype=torch.long)
+        first.scatter_reduce_(0, inverse, torch.arange(len(codes), device=codes.device),
+                              reduce="amin")
+        first = first[getattr(self, f"{side}_has_target")[unique]]
+        n_keep = len(first)
+        if self.kind == "generative":
+            n_keep = math.ceil(self.mask_ratio * n_keep)
+        n_keep = min(n_keep, MAX_ALIGNED_ROWS)
+        if n_keep < len(first):
+            chosen = torch.randperm(len(first), generator=self._generator,
+                                    device=self._generator.device)[:n_keep]
+            first = first[chosen.to(first.device)]
+        return first
+
+    def loss(self, side: str, codes: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
+        """Weighted alignment loss of ``embeddings`` (rows of ``codes``) on one side."""
+        if len(codes) == 0:
+            return embeddings.sum() * 0.0
+        target = getattr(self, f"{side}_target").index_select(0, codes)
+        head = self.heads[side]
+        if self.kind == "contrastive":
+            keys = F.normalize(head(target), dim=1)
+            logits = F.normalize(embeddings, dim=1) @ keys.T / self.temperature
+            labels = torch.arange(len(codes), device=codes.device)
+            value = F.cross_entropy(logits, labels)
+        else:
+            value = (1.0 - F.cosine_similarity(head(embeddings), target, dim=1)).mean()
+        return self.weight * value
+
+    def masked_input(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``table`` with ``rows`` replaced by the learned mask token (generative only)."""
+        mask = torch.zeros(len(table), 1, dtype=torch.bool, device=table.device)
+        mask[rows] = True
+        return torch.where(mask, self.mask_token.to(table.dtype), table)
+
+
+def _mlp(n_in: int, n_out: int) -> nn.Sequential:
+    """RLMRec's projector: two linear layers with a LeakyReLU in between."""
+    hidden = (n_in + n_out) // 2
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(), nn.Linear(hidden, n_out))

@@ -1,0 +1,143 @@
+"""Training on (user, positive item, negative items) samples: BPR and LightGCN."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ._losses import ranking_loss
+from ._rows import TrainingRows
+from ._sampling import KnownPairs, sample_negatives
+
+__all__ = ["PairwiseBatch", "PairwiseSampler", "pairwise_loss"]
+
+
+@dataclass(frozen=True)
+class PairwiseBatch:
+    """One batch of samples, on the model's device.
+
+    Attributes
+    ----------
+    users, items : LongTensor (B,)
+        The user and the positive item of each sample.
+    weights : Tensor (B,)
+        Row weights; they multiply each sample's loss.
+    negatives : LongTensor (B, K) or None
+        Each sample's own negatives; -1 where a sample has none.
+    shared : LongTensor (K,) or None
+        Negatives shared by the whole batch (``loss="sampled_softmax"``).
+    """
+
+    users: torch.Tensor
+    items: torch.Tensor
+    weights: torch.Tensor
+    negatives: torch.Tensor | None
+    shared: torch.Tensor | None
+
+
+class PairwiseSampler:
+    """An epoch is every training row and every explicit triple once, shuffled.
+
+    For ``"bpr"`` and ``"bce"`` each sample gets ``n_negatives`` items drawn uniformly
+    among those its user does not know; an explicit (user, positive, negative) triple
+    uses its negative as the first of them. For ``"sampled_softmax"`` each batch draws
+    ``n_negatives`` uniform items shared by all its samples, and a triple's negative is
+    one more for its sample. Everything is drawn with numpy for the whole epoch at once.
+
+    Parameters
+    ----------
+    rows : TrainingRows
+    known : KnownPairs
+        Pairs never drawn as negatives (all training rows, validation rows included).
+    triples : ndarray (m, 3) or None
+        Explicit negatives; they train with weight 1.
+    loss : str
+    n_negatives, batch_size : int
+    device : torch.device
+    """
+
+    def __init__(self, rows: TrainingRows, known: KnownPairs, triples, *, loss: str,
+                 n_negatives: int, batch_size: int, device: torch.device):
+        self.known, self.n_items = known, rows.n_items
+        self.loss, self.n_negatives = loss, n_negatives
+        self.batch_size, self.device = batch_size, device
+        users, items, weights = rows.users, rows.items, rows.weights
+        explicit = None
+        if triples is not None and len(triples):
+            users = np.concatenate([users, triples[:, 0]])
+            items = np.concatenate([items, triples[:, 1]])
+            weights = np.concatenate([weights, np.ones(len(triples), np.float32)])
+            explicit = np.concatenate([np.full(len(rows), -1, np.int64), triples[:, 2]])
+        self._samples = (users, items, weights, explicit)
+
+    def __len__(self) -> int:
+        return len(self._samples[0])
+
+    def epoch(self, rng: np.random.Generator) -> Iterator[PairwiseBatch]:
+        users, items, weights, explicit = self._samples
+        order = rng.permutation(len(users))
+        users, items, weights = users[order], items[order], weights[order]
+        explicit = None if explicit is None else explicit[order]
+        shared = None
+        if self.loss == "sampled_softmax":
+            negatives = None if explicit is None else explicit[:, None]
+            n_batches = -(-len(users) // self.batch_size)
+            shared = self._tensor(rng.integers(self.n_items, size=(n_batches, self.n_negatives)))
+        else:
+            negatives = sample_negatives(rng, users, self.n_items, self.known, self.n_negatives)
+            if explicit is not None:
+                has = explicit >= 0
+                negatives[has, 0] = explicit[has]
+        users, items, weights = map(self._tensor, (users, items, weights))
+        negatives = None if negatives is None else self._tensor(negatives)
+        for b, start in enumerate(range(0, len(users), self.batch_size)):
+            part = slice(start, start + self.batch_size)
+            yield PairwiseBatch(users[part], items[part], weights[part],
+                                None if negatives is None else negatives[part],
+                                None if shared is None else shared[b])
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+
+def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
+                  item_rows: Callable[[torch.Tensor], torch.Tensor]):
+    """Weighted mean ranking loss of a batch, and the item rows it used.
+
+    Parameters
+    ----------
+    kind : str
+        See :func:`ranking_loss`.
+    batch : PairwiseBatch
+    user_rows : Tensor (B, d)
+        The batch users' representations.
+    item_rows : callable
+        Item codes (any shape) -> representations (same shape + ``d``).
+
+    Returns
+    -------
+    loss : Tensor, scalar
+    positive_rows : Tensor (B, d)
+    negative_rows : list of Tensor
+        The negatives' representations (for an L2 penalty), masked rows zeroed.
+    """
+    positive_rows = item_rows(batch.items)
+    positive = (user_rows * positive_rows).sum(dim=1)
+    scores, valid, negative_rows = [], [], []
+    if batch.negatives is not None:
+        rows = item_rows(batch.negatives.clamp_min(0))
+        scores.append(torch.bmm(rows, user_rows.unsqueeze(2)).squeeze(2))
+        valid.append(batch.negatives >= 0)
+        negative_rows.append(rows * valid[-1].unsqueeze(2))
+    if batch.shared is not None:
+        rows = item_rows(batch.shared)
+        scores.append(user_rows @ rows.T)
+        valid.append(batch.shared.unsqueeze(0) != batch.items.unsqueeze(1))
+        negative_rows.append(rows)
+    needs_mask = kind == "sampled_softmax"
+    per_sample = ranking_loss(kind, positive, torch.cat(scores, dim=1),
+                              torch.cat(valid, dim=1) if needs_mask else None)
+    return (per_sample * batch.weights).mean(), positive_rows, negative_rows
