@@ -466,6 +466,24 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             context = [llm.token_bos()]
         return np.array([_continuation_logprob(llm, context, tokens) for tokens in continuations])
 
+    def _chunk_size(self, operation, n_items, in_process):
+        if operation == "embed" and in_process:
+            return 16  # embeddings are cheap: save them to the cache 16 at a time
+        return super()._chunk_size(operation, n_items, in_process)
+
+    def _embedding_group_tokens(self, llm):
+        """Most tokens embedded per llama.cpp decode.
+
+        llama.cpp attends over every token of a decode, so on a CPU one text
+        per decode is fastest (measured 2.4x faster than 512-token batches for
+        all-MiniLM-L6-v2); a GPU gains from filling the batch.
+        """
+        import llama_cpp
+
+        if self.n_gpu_layers != 0 and llama_cpp.llama_supports_gpu_offload():
+            return llm.n_batch
+        return 1
+
     def _embed_batch(self, texts, report):
         import warnings
 
@@ -484,11 +502,10 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             )
         vectors = np.zeros((len(texts), llm.n_embd()), dtype=np.float32)
         nonempty = [index for index, count in enumerate(token_counts) if count > 0]
-        if nonempty:
-            embedded = llm.embed(
-                [texts[index] for index in nonempty], normalize=False, truncate=True
-            )
-            vectors[nonempty] = np.asarray(embedded, dtype=np.float32)
+        budget = self._embedding_group_tokens(llm)
+        for group in _group_by_tokens(nonempty, token_counts, budget):
+            embedded = llm.embed([texts[index] for index in group], normalize=False, truncate=True)
+            vectors[group] = np.asarray(embedded, dtype=np.float32)
         if self.normalize:
             vectors = l2_normalize(vectors)
         return list(vectors)
@@ -497,6 +514,20 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
 def _context_limit(llm):
     """Usable context: llama.cpp may round n_ctx up, llama-cpp-python's buffers do not."""
     return min(llm.n_ctx(), len(llm.input_ids))
+
+
+def _group_by_tokens(indices, token_counts, budget):
+    """Consecutive groups of texts holding at most ``budget`` tokens (at least one text)."""
+    groups, current, total = [], [], 0
+    for index in indices:
+        if current and total + token_counts[index] > budget:
+            groups.append(current)
+            current, total = [], 0
+        current.append(index)
+        total += token_counts[index]
+    if current:
+        groups.append(current)
+    return groups
 
 
 def _token_text(llm, token_id):

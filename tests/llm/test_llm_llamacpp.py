@@ -339,3 +339,21 @@ def test_grid_search_reaches_the_llm_temperature(tiny_model_path):
     search.fit(X, y)
     assert search.best_params_["clf__llm__temperature"] in {0.0, 1.0}
     assert len(search.cv_results_["params"]) == 2
+
+
+def test_texts_are_grouped_within_the_token_budget():
+    from skllmers.llm._llamacpp import _group_by_tokens
+
+    counts = [3, 4, 10, 1, 1, 2]
+    assert _group_by_tokens(range(6), counts, 1) == [[0], [1], [2], [3], [4], [5]]
+    assert _group_by_tokens(range(6), counts, 8) == [[0, 1], [2], [3, 4, 5]]
+    assert _group_by_tokens([0, 2, 5], counts, 100) == [[0, 2, 5]]
+
+
+def test_gpu_style_batched_embeddings_equal_one_by_one(tiny_model_path, monkeypatch):
+    texts = ["a user who likes sci-fi", "", "heist movies", "x" * 40, "slow crime dramas"]
+    one_by_one = make_llm(tiny_model_path, n_gpu_layers=0).embed(texts)
+    monkeypatch.setattr(llama_cpp, "llama_supports_gpu_offload", lambda: True)
+    batched_llm = make_llm(tiny_model_path, n_gpu_layers=-1)
+    assert batched_llm._embedding_group_tokens(batched_llm._model("embed")) > 1
+    np.testing.assert_allclose(batched_llm.embed(texts), one_by_one, atol=1e-4)
