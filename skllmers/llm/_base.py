@@ -150,6 +150,12 @@ class BaseBackend(BaseEstimator):
         Returns
         -------
         self : object
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> ScriptedLLM().unload().stats()["models_loaded"]
+        0
         """
         self._runtime().models.clear()
         return self
@@ -171,6 +177,14 @@ class BaseBackend(BaseEstimator):
         Returns
         -------
         identity : dict
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> sorted(ScriptedLLM().identity())
+        ['class', 'model', 'params']
+        >>> ScriptedLLM(embed_dim=8).identity() == ScriptedLLM(embed_dim=16).identity()
+        False
         """
         return {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
@@ -198,6 +212,15 @@ class BaseBackend(BaseEstimator):
             ``models_loaded``, ``recent_errors`` (messages of the last
             failures) and ``cache`` (the cache's own :meth:`LLMCache.stats`, or
             ``None`` without a cache).
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> llm = ScriptedLLM()
+        >>> _ = llm.generate(["a", "b", "a"])
+        >>> stats = llm.stats()
+        >>> stats["requests"], stats["calls"], stats["cache"]
+        (3, 2, None)
         """
         runtime = self._runtime()
         stats = dict(runtime.counters)
@@ -384,6 +407,12 @@ class TextGenerationMixin:
         texts : list of str
             One completion per prompt; ``None`` for a prompt whose call failed
             when ``on_error="skip"``.
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> ScriptedLLM(lambda prompt: prompt[::-1]).generate(["abc", ""])
+        ['cba', '']
         """
         prompts = check_texts(prompts, "prompts")
         return self._run("generate", [{"prompt": prompt} for prompt in prompts])
@@ -402,6 +431,12 @@ class TextGenerationMixin:
         answer : str or None
             One of ``options`` (never anything else); ``None`` if the call
             failed with ``on_error="skip"``.
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> ScriptedLLM().choose("A user who loves heist films", ["Heat", "a heist film"])
+        'a heist film'
         """
         check_text(prompt, "prompt")
         return self.choose_many([prompt], [check_options(options)])[0]
@@ -418,6 +453,12 @@ class TextGenerationMixin:
         Returns
         -------
         answers : list of str or None
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> ScriptedLLM().choose_many(["red apple", "green pear"], ["pear", "apple"])
+        ['apple', 'pear']
         """
         prompts = check_texts(prompts, "prompts")
         options_list = check_options_list(prompts, options_list)
@@ -437,6 +478,14 @@ class TextGenerationMixin:
         logprobs : ndarray of shape (n_options,), dtype float64
             Sum of the token log-probabilities of each option (all ``NaN`` if
             the call failed with ``on_error="skip"``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> scores = ScriptedLLM().score_options("likes space", ["space", "cooking"])
+        >>> int(np.argmax(scores)), bool(np.all(scores <= 0))
+        (0, True)
         """
         check_text(prompt, "prompt")
         return self.score_options_many([prompt], [check_options(options)])[0]
@@ -448,6 +497,13 @@ class TextGenerationMixin:
         -------
         logprobs : list of ndarray
             One float64 array per prompt.
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import ScriptedLLM
+        >>> scores = ScriptedLLM().score_options_many(["a", "b"], [["x", "y"], ["z"]])
+        >>> [s.shape for s in scores]
+        [(2,), (1,)]
         """
         prompts = check_texts(prompts, "prompts")
         options_list = check_options_list(prompts, options_list)
@@ -475,6 +531,12 @@ class EmbeddingMixin:
         embeddings : ndarray of shape (n_texts, dim), dtype float32
             L2-normalised rows when ``normalize=True``. A text whose call
             failed with ``on_error="skip"`` gets a row of ``NaN``.
+
+        Examples
+        --------
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> HashingEncoder(embed_dim=8).embed(["space opera", ""]).shape
+        (2, 8)
         """
         texts = check_texts(texts, "texts")
         vectors = self._run("embed", [{"text": text} for text in texts])

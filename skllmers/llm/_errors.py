@@ -7,8 +7,14 @@ class LLMCallError(RuntimeError):
     Examples
     --------
     >>> from skllmers.llm import LLMCallError
-    >>> issubclass(LLMCallError, RuntimeError)
-    True
+    >>> from skllmers.llm.testing import ScriptedLLM
+    >>> def server_down(prompt):
+    ...     raise ConnectionError("server down")
+    >>> try:
+    ...     ScriptedLLM(server_down, max_retries=1).generate(["hi"])
+    ... except LLMCallError as error:
+    ...     print(error.__cause__)
+    server down
     """
 
 
@@ -17,8 +23,15 @@ class ModelLoadError(RuntimeError):
 
     Examples
     --------
-    >>> from skllmers.llm import ModelLoadError
-    >>> issubclass(ModelLoadError, RuntimeError)
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from skllmers.llm import LlamaCppLLM, ModelLoadError
+    >>> broken = Path(tempfile.mkdtemp()) / "broken.gguf"
+    >>> _ = broken.write_bytes(b"not a model")
+    >>> try:
+    ...     LlamaCppLLM(broken, cache=None).generate(["hi"])
+    ... except ModelLoadError as error:
+    ...     print("broken.gguf" in str(error))
     True
     """
 
@@ -28,8 +41,14 @@ class PromptTruncatedWarning(UserWarning):
 
     Examples
     --------
+    >>> import tempfile
     >>> import warnings
-    >>> from skllmers.llm import PromptTruncatedWarning
-    >>> warnings.simplefilter("error", PromptTruncatedWarning)  # make it fatal
-    >>> warnings.resetwarnings()
+    >>> from skllmers.llm import LlamaCppLLM, PromptTruncatedWarning, make_tiny_llama_gguf
+    >>> path = make_tiny_llama_gguf(tempfile.mkdtemp() + "/tiny.gguf")
+    >>> llm = LlamaCppLLM(path, n_ctx=64, max_tokens=4, cache=None, verbose=0)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = llm.generate(["a very long user history " * 40])
+    >>> caught[0].category is PromptTruncatedWarning
+    True
     """

@@ -318,10 +318,9 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
 
     # --------------------------------------------------------------- loading
     def _load_signature(self, role):
+        path = self._model_file()
         signature = {
-            "file": str(self.model_path)
-            if self.model_path is not None
-            else (self.repo_id, self.filename),
+            "file": (str(path), file_fingerprint(path)["mtime_ns"]),  # a replaced file reloads
             "n_ctx": self.n_ctx,
             "n_threads": self._threads(),
             "n_gpu_layers": self.n_gpu_layers,

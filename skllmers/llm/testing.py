@@ -27,7 +27,7 @@ from ._base import BaseBackend, EmbeddingMixin, TextGenerationMixin, callable_na
 _WORD = re.compile(r"\w+")
 
 
-def words(text):
+def _words(text):
     """Lower-case words of a text."""
     return _WORD.findall(text.lower())
 
@@ -44,32 +44,32 @@ def hashed_bag_of_words(text, dim):
     True
     """
     vector = np.zeros(dim, dtype=np.float32)
-    for word in words(text):
+    for word in _words(text):
         digest = hashlib.sha256(word.encode("utf-8")).digest()
         index = int.from_bytes(digest[:8], "little") % dim
         vector[index] += 1.0 if digest[8] & 1 else -1.0
     return vector
 
 
-def echo_last_line(prompt):
+def _echo_last_line(prompt):
     """Default reply of :class:`ScriptedLLM`: the prompt's last non-empty line."""
     lines = [line.strip() for line in prompt.splitlines() if line.strip()]
     return lines[-1] if lines else ""
 
 
-def overlap_scores(prompt, options):
+def _overlap_scores(prompt, options):
     """Log-softmax of the number of prompt words each option contains."""
-    prompt_words = set(words(prompt))
+    prompt_words = set(_words(prompt))
     overlaps = np.array(
-        [len(prompt_words & set(words(option))) for option in options], dtype=np.float64
+        [len(prompt_words & set(_words(option))) for option in options], dtype=np.float64
     )
     shifted = overlaps - overlaps.max()
     return shifted - np.log(np.exp(shifted).sum())
 
 
-def most_overlapping_option(prompt, options):
+def _most_overlapping_option(prompt, options):
     """Default choice of :class:`ScriptedLLM`: most shared words, first on ties."""
-    return options[int(np.argmax(overlap_scores(prompt, options)))]
+    return options[int(np.argmax(_overlap_scores(prompt, options)))]
 
 
 class ScriptedLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
@@ -168,14 +168,14 @@ class ScriptedLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         return [compute_one(payload) for payload in payloads]
 
     def _respond(self, payload):
-        reply = (self.responder or echo_last_line)(payload["prompt"])
+        reply = (self.responder or _echo_last_line)(payload["prompt"])
         if not isinstance(reply, str):
             raise TypeError(f"The responder must return a str, got {type(reply).__name__}.")
         return reply
 
     def _choose(self, payload):
         options = payload["options"]
-        answer = (self.chooser or most_overlapping_option)(payload["prompt"], options)
+        answer = (self.chooser or _most_overlapping_option)(payload["prompt"], options)
         if answer not in options:
             raise ValueError(f"The chooser answered {answer!r}, which is not one of the options.")
         return answer
@@ -183,7 +183,7 @@ class ScriptedLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
     def _score(self, payload):
         options = payload["options"]
         scores = np.asarray(
-            (self.scorer or overlap_scores)(payload["prompt"], options), dtype=np.float64
+            (self.scorer or _overlap_scores)(payload["prompt"], options), dtype=np.float64
         )
         if scores.shape != (len(options),):
             raise ValueError(

@@ -357,3 +357,15 @@ def test_gpu_style_batched_embeddings_equal_one_by_one(tiny_model_path, monkeypa
     batched_llm = make_llm(tiny_model_path, n_gpu_layers=-1)
     assert batched_llm._embedding_group_tokens(batched_llm._model("embed")) > 1
     np.testing.assert_allclose(batched_llm.embed(texts), one_by_one, atol=1e-4)
+
+
+def test_a_replaced_model_file_is_reloaded(tmp_path):
+    from skllmers.llm import make_tiny_llama_gguf
+
+    path = make_tiny_llama_gguf(tmp_path / "model.gguf", seed=1)
+    llm = make_llm(path)
+    before = llm.generate(["The next movie is"])
+    make_tiny_llama_gguf(tmp_path / "model.gguf", seed=2, n_layers=1)
+    after = llm.generate(["The next movie is"])
+    assert llm.stats()["models_loaded"] == 2
+    assert after != before

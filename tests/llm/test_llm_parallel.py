@@ -45,6 +45,7 @@ def test_parallel_run_fills_the_cache(tiny_model_path, sequential_answers, tmp_p
     assert again.stats()["calls"] == 0
 
 
+@pytest.mark.slow
 def test_dask_distributed_cluster(tiny_model_path, sequential_answers):
     distributed = pytest.importorskip("distributed")
     with (
