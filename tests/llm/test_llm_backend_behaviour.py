@@ -199,3 +199,10 @@ def test_parallel_errors_propagate_with_context():
     llm = ScriptedLLM(FailingFirst(1000), n_jobs=2, backend="threading", max_retries=0)
     with pytest.raises(LLMCallError, match="transient failure"):
         llm.generate([f"p{i}" for i in range(6)])
+
+
+def test_progress_bar_follows_verbose(capsys):
+    ScriptedLLM(verbose=0).generate(["a", "b"])
+    assert "ScriptedLLM.generate" not in capsys.readouterr().err
+    ScriptedLLM(verbose=1).generate(["a", "b"])
+    assert "ScriptedLLM.generate" in capsys.readouterr().err

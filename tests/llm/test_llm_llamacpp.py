@@ -369,3 +369,9 @@ def test_a_replaced_model_file_is_reloaded(tmp_path):
     after = llm.generate(["The next movie is"])
     assert llm.stats()["models_loaded"] == 2
     assert after != before
+
+
+def test_scores_when_prompt_and_option_merge_at_the_boundary(tiny_model_path):
+    # "Answer: " + "yes" tokenises the space into the option's first token.
+    scores = make_llm(tiny_model_path).score_options("Answer: ", ["yes", "no"])
+    assert np.isfinite(scores).all() and np.all(scores < 0)
