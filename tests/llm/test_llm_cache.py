@@ -132,9 +132,8 @@ def test_several_processes_write_at_once(tmp_path):
     context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     workers, count = 4, 60
     with context.Pool(workers) as pool:
-        writes = pool.map(
-            _write_many, [(str(tmp_path), worker, count) for worker in range(workers)]
-        )
+        jobs = [(str(tmp_path), worker, count) for worker in range(workers)]
+        writes = pool.map_async(_write_many, jobs).get(timeout=120)
     assert writes == [count] * workers
     cache = LLMCache(tmp_path)
     assert len(cache) == workers * count
