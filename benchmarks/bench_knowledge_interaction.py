@@ -9,15 +9,19 @@ For each seed the data is split by ``LeaveLastOut`` (each user's last rating hel
 out) and three pipelines are fitted on the same training rows:
 
 - the plain recommender (LightFM by default, ``--recommender bpr`` for BPR);
-- ``LLMSummaryFeaturizer`` in front of it. Without ``--model`` this is the
-  encoder-only path: each item's title and genres are encoded by all-MiniLM-L6-v2
-  and reduced by PCA. With ``--model`` a llama.cpp model writes a summary of each
-  user's tastes from their training history (``target="user"``: 610 prompts, where
-  item summaries would need 9,742) and the encoder embeds it;
+- ``LLMSummaryFeaturizer`` in front of it (``--target user`` by default: 610 users,
+  where item summaries would need 9,742 prompts). Without ``--model`` this is the
+  encoder-only path: a user is the mean all-MiniLM-L6-v2 vector of the titles and
+  genres of their recent training items, reduced by PCA. With ``--model`` a
+  llama.cpp model writes a summary of each user's tastes from their training
+  history and the encoder embeds it;
 - ``LLMInteractionAugmenter`` in front of it. Without ``--model``: the
   ``"embedding"`` strategy (items nearest to the user's history in the encoder's
   space, LLM-InS). With ``--model``: ``"llm_select"`` (the LLM picks from item-kNN
-  candidates, LLMRec/LlamaRec).
+  candidates, LLMRec/LlamaRec);
+- ``LLMInteractionAugmenter(strategy="denoise")`` in front of it: the 5% of training
+  rows least similar to the rest of their user's history (encoder cosine) are
+  dropped (LLMHD; the LLM scorer would need one prompt per row, 100k here).
 
 Reported per pipeline: mean and std over seeds of NDCG@10, Recall@20 and
 HitRate@10, a paired Wilcoxon test of per-user NDCG@10 against the plain model,
@@ -59,33 +63,44 @@ def recommender(kind: str, seed: int):
 
 
 def pipelines(args, seed: int, cache) -> dict:
-    encoder = SentenceEncoder(cache=cache, verbose=0)
-    llm = None
-    if args.model:
-        llm = LlamaCppLLM(args.model, n_ctx=args.n_ctx, max_tokens=96, cache=cache,
-                          n_jobs=args.n_jobs, verbose=0)
+    """The three pipelines of one seed; each has its own backends, so its counters are its own."""
+    def llm():
+        if not args.model:
+            return None
+        return LlamaCppLLM(args.model, n_ctx=args.n_ctx, max_tokens=96, cache=cache,
+                           n_jobs=args.n_jobs, verbose=0)
+
+    def encoder():
+        return SentenceEncoder(cache=cache, verbose=0)
+
     featurizer = LLMSummaryFeaturizer(
-        llm, encoder, target="user" if llm is not None else "item",
+        llm(), encoder(), target=args.target,
         text_columns=TEXT_COLUMNS, n_components=args.n_components, max_history=30,
         random_state=seed,
     )
-    if llm is None:
+    if not args.model:
         augmenter = LLMInteractionAugmenter(
-            encoder=encoder, strategy="embedding", n_positive=args.n_positive,
+            encoder=encoder(), strategy="embedding", n_positive=args.n_positive,
             augmented_weight=args.augmented_weight, text_columns=TEXT_COLUMNS,
             random_state=seed,
         )
     else:
         augmenter = LLMInteractionAugmenter(
-            llm, strategy="llm_select", retriever="item_knn", n_candidates=10,
+            llm(), strategy="llm_select", retriever="item_knn", n_candidates=10,
             n_positive=args.n_positive, augmented_weight=args.augmented_weight,
             user_fraction=args.user_fraction, max_history=20, random_state=seed,
         )
+    denoiser = LLMInteractionAugmenter(
+        encoder=encoder(), strategy="denoise", denoise_fraction=args.denoise_fraction,
+        text_columns=TEXT_COLUMNS, random_state=seed,
+    )
     return {
         BASELINE: make_pipeline(recommender(args.recommender, seed)),
         "+ LLMSummaryFeaturizer": make_pipeline(featurizer, recommender(args.recommender, seed)),
         "+ LLMInteractionAugmenter": make_pipeline(augmenter,
                                                    recommender(args.recommender, seed)),
+        "+ LLMInteractionAugmenter (denoise)": make_pipeline(
+            denoiser, recommender(args.recommender, seed)),
     }
 
 
@@ -112,9 +127,12 @@ def main():
                         help="number of seeds, or a comma-separated list")
     parser.add_argument("--model", help="a GGUF model for llama.cpp (default: encoder only)")
     parser.add_argument("--recommender", choices=["lightfm", "bpr"], default="lightfm")
+    parser.add_argument("--target", choices=["item", "user", "both"], default="user",
+                        help="what LLMSummaryFeaturizer describes")
     parser.add_argument("--n-components", type=int, default=16)
     parser.add_argument("--n-positive", type=int, default=1)
-    parser.add_argument("--augmented-weight", type=float, default=0.2)
+    parser.add_argument("--augmented-weight", type=float, default=0.1)
+    parser.add_argument("--denoise-fraction", type=float, default=0.05)
     parser.add_argument("--user-fraction", type=float, default=1.0)
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--n-jobs", type=int, default=None)
@@ -142,7 +160,8 @@ def main():
     summary = summary.merge(costs, on="model", how="left")
     config = {"data": "ml-latest-small", "split": "LeaveLastOut(n=1)", "seeds": args.seeds,
               "model": args.model, "recommender": args.recommender,
-              "n_components": args.n_components, "n_positive": args.n_positive,
+              "target": args.target, "n_components": args.n_components,
+              "n_positive": args.n_positive, "denoise_fraction": args.denoise_fraction,
               "augmented_weight": args.augmented_weight, "user_fraction": args.user_fraction,
               "text_columns": TEXT_COLUMNS}
     write_results("knowledge_interaction", cells, summary, config)
