@@ -439,14 +439,11 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         # Under a grammar a token may carry a single byte: budget one token per byte.
         answer_budget = max(len(option.encode("utf-8")) for option in options) + 1
         tokens = self._fit(llm, payload["prompt"], answer_budget + 1, report)
-        completion = llm.create_completion(
-            tokens,
-            max_tokens=answer_budget,
-            temperature=self.temperature,
-            seed=self.seed,
-            grammar=_grammar_for(tuple(options)),
+        answer_tokens = _sample_constrained(
+            llm, tokens, _grammar_for(tuple(options)), answer_budget, self.temperature, self.seed
         )
-        return _as_option(completion["choices"][0]["text"], options)
+        answer = _grammar_text(llm.detokenize(answer_tokens, prev_tokens=tokens))
+        return _as_option(answer, options)
 
     def _score_one(self, payload, report):
         llm = self._model("score")
@@ -559,6 +556,52 @@ def _continuation_logprob(llm, context, continuation):
     start = len(context) - 1
     logprobs = _log_softmax(llm.scores[start : start + len(continuation)])
     return float(logprobs[np.arange(len(continuation)), continuation].sum())
+
+
+def _sample_constrained(llm, prompt_tokens, grammar, max_tokens, temperature, seed):
+    """Tokens sampled under ``grammar`` until an end-of-generation token.
+
+    Uses the sampler settings of ``Llama.create_completion``; the tokens
+    (rather than its text) are needed to read the answer as the grammar did.
+    """
+    import llama_cpp
+
+    vocab = getattr(getattr(llm, "_model", None), "vocab", None)
+
+    def is_end(token):
+        if vocab is not None:
+            return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+        return token == llm.token_eos()
+
+    llm.set_seed(seed)
+    answer = []
+    for token in llm.generate(prompt_tokens, temp=temperature, grammar=grammar):
+        if is_end(token):
+            break
+        answer.append(token)
+        if len(answer) >= max_tokens:
+            break
+    return answer
+
+
+def _grammar_text(data):
+    """Decode bytes as llama.cpp's grammar reads them.
+
+    The grammar decodes UTF-8 by the length of each lead byte without
+    rejecting overlong forms, so a byte-level model can spell a character
+    with more bytes than needed; Python's strict decoder would drop it.
+    """
+    characters, index = [], 0
+    while index < len(data):
+        lead = data[index]
+        length = (1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 2, 2, 3, 4)[lead >> 4] or 1
+        value = lead & (0x7F, 0x1F, 0x0F, 0x07)[length - 1]
+        for continuation in data[index + 1 : index + length]:
+            value = (value << 6) | (continuation & 0x3F)
+        index += length
+        if value <= 0x10FFFF and not 0xD800 <= value <= 0xDFFF:
+            characters.append(chr(value))
+    return "".join(characters)
 
 
 def _as_option(answer, options):

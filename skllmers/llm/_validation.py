@@ -50,6 +50,11 @@ def check_options(options, name="options"):
     for index, option in enumerate(options):
         if option == "":
             raise ValueError(f"{name}[{index}] is the empty string; candidate answers need text.")
+        if "\x00" in option:
+            raise ValueError(
+                f"{name}[{index}] contains a NUL character ('\\x00'), which grammars cannot "
+                "express; remove it from the option text."
+            )
     duplicated = len(set(options)) != len(options)
     if duplicated:
         seen, repeats = set(), []

@@ -41,6 +41,32 @@ def test_choice_is_always_one_of_the_options(tiny_model_path):
     assert len(set(answers)) > 1  # sampling does explore the options
 
 
+def test_choice_among_random_unicode_options(tiny_model_path):
+    rng = np.random.default_rng(0)
+    planes = [(1, 0x7F), (0x80, 0xD7FF), (0xE000, 0x10FFFF)]
+    options = set()
+    while len(options) < 60:
+        ranges = [planes[i] for i in rng.integers(0, 3, size=rng.integers(1, 6))]
+        options.add("".join(chr(int(rng.integers(low, high + 1))) for low, high in ranges))
+    options = sorted(options)
+    llm = make_llm(tiny_model_path, temperature=1.0)
+    for seed in range(6):
+        assert llm.set_params(seed=seed).choose(f"Pick {seed}", options) in options
+
+
+def test_grammar_text_reads_overlong_utf8_like_llama_cpp():
+    from skllmers.llm._llamacpp import _grammar_text
+
+    assert _grammar_text("café ☕ 𝄞".encode()) == "café ☕ 𝄞"
+    assert _grammar_text(b"\xf0\x89\xaa\xb4x") == "\u9ab4x"  # 4-byte spelling of a 3-byte character
+    assert _grammar_text(b"\xc1\x81") == "A"
+
+
+def test_options_with_nul_characters_are_refused(tiny_model_path):
+    with pytest.raises(ValueError, match="NUL character"):
+        make_llm(tiny_model_path).choose("Pick", ["a\x00b", "c"])
+
+
 def test_choice_among_a_thousand_items(tiny_model_path):
     catalogue = [f"Movie number {i}" for i in range(1000)]
     answers = make_llm(tiny_model_path).choose_many(["Best movie?", "Worst movie?"], catalogue)
