@@ -64,7 +64,7 @@ def test_llama_cpp_embeddings_match_sentence_transformers(
 ):
     pytest.importorskip("llama_cpp")
     expected = minilm_model.encode(SENTENCES, normalize_embeddings=True)
-    llm = LlamaCppLLM(minilm_gguf_paths[dtype], cache=None, verbose=0, n_threads=2)
+    llm = LlamaCppLLM(minilm_gguf_paths[dtype], cache=None, verbose=0, n_threads=1)
     embedded = llm.embed(SENTENCES)
     cosines = (embedded * expected).sum(axis=1)
     assert cosines.min() >= threshold, cosines

@@ -13,7 +13,9 @@ PROMPTS = [f"User {i} watched Alien and" for i in range(16)]
 
 
 def make_llm(path, **params):
-    return LlamaCppLLM(path, **{"cache": None, "verbose": 0, "max_tokens": 4, **params})
+    return LlamaCppLLM(
+        path, **{"cache": None, "verbose": 0, "max_tokens": 4, "n_threads": 1, **params}
+    )
 
 
 @pytest.fixture(scope="module")
