@@ -81,8 +81,10 @@ class BPRRecommender(TorchRecommender):
         ``mask_ratio`` share of the embeddings (``"generative"``, RLMRec-Gen).
         ``weight=0`` trains exactly the unguided model.
     ``"negatives"``
-        Explicit (user, positive, negative) triples (LLMRec), trained once per epoch in
-        addition to the rows and their sampled negatives.
+        Explicit (user, positive, negative) triples (LLMRec). Each epoch, every triple is
+        one more sample of its (user, positive), with sampled negatives like a row,
+        plus the BPR term ``-log sigmoid(pos - neg)`` of its explicit negative (whatever
+        ``loss``).
 
     Row weights multiply each row's loss; rows of weight 0 are dropped, so augmented
     rows of weight 0 give exactly the model without them.

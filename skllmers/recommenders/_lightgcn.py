@@ -183,11 +183,12 @@ class LightGCNRecommender(TorchRecommender):
     @staticmethod
     def _ego_penalty(module: _LightGCN, batch) -> torch.Tensor:
         rows = [module.users(batch.users), module.items(batch.items)]
-        if batch.negatives is not None:
-            valid = (batch.negatives >= 0).unsqueeze(-1)
-            rows.append(module.items(batch.negatives.clamp_min(0)) * valid)
-        if batch.shared is not None:
-            rows.append(module.items(batch.shared))
+        for negatives in (batch.negatives, batch.shared):
+            if negatives is not None:
+                rows.append(module.items(negatives))
+        if batch.explicit is not None:
+            has = (batch.explicit >= 0).unsqueeze(1)
+            rows.append(module.items(batch.explicit.clamp_min(0)) * has)
         return l2_penalty(rows, len(batch.users))
 
     @torch.no_grad()

@@ -20,14 +20,15 @@ SIDES = ("users", "items")
 class GuidanceHead(nn.Module):
     """Alignment loss between a model's embeddings and LLM-side targets.
 
-    ``kind="contrastive"`` (RLMRec-Con): InfoNCE between the L2-normalised model
-    embeddings of a batch's users (items) and an MLP projection of their targets, the
-    other rows of the batch being the negatives. ``kind="generative"`` (RLMRec-Gen):
-    a share ``mask_ratio`` of the batch's users (items) is masked, and an MLP decodes
-    their embeddings back to the targets (loss ``1 - cosine``). Models whose
-    representation is computed from context (LightGCN's graph) replace the masked
-    rows' own embedding by a learned mask token first (see ``mask_token``); for the
-    others the masked rows are the ones reconstructed.
+    ``kind="contrastive"`` (RLMRec-Con): InfoNCE between the model embeddings of a
+    batch's users (items) and an MLP projection of their targets, the other rows of the
+    batch being the negatives. ``kind="generative"`` (RLMRec-Gen): a share
+    ``mask_ratio`` of the batch's users (items) is masked, an MLP decodes their
+    embeddings to the target space, and the same InfoNCE scores the reconstruction
+    against the targets, as RLMRec does. Models whose representation is computed from
+    context (LightGCN's graph) replace the masked rows' own embedding by a learned mask
+    token first (see ``masked_input``); for the others the masked rows are the ones
+    reconstructed. Both kinds use the targets' ``temperature``.
 
     Each batch aligns at most :data:`MAX_ALIGNED_ROWS` distinct users and items that
     have a target (rows of all zeros have none), drawn at random. The head has its
@@ -51,7 +52,6 @@ class GuidanceHead(nn.Module):
         self.mask_ratio = float(targets.mask_ratio)
         self._generator = torch.Generator(device=device)
         self._generator.manual_seed(seed)
-        self.heads = nn.ModuleDict()
         with seeded_torch(seed, device):  # leaves the guided model's random stream alone
             for side, matrix in zip(SIDES, (targets.user_targets, targets.item_targets),
                                     strict=True):
@@ -64,12 +64,13 @@ class GuidanceHead(nn.Module):
         self.register_buffer(f"{side}_target", F.normalize(target, dim=1))
         self.register_buffer(f"{side}_has_target", target.abs().sum(dim=1) > 0)
         if self.kind == "contrastive":
-            self.heads[side] = _mlp(target.shape[1], dim)  # projects the targets
+            head = _mlp(target.shape[1], dim)  # projects the targets
         else:
-            self.heads[side] = _mlp(dim, target.shape[1])  # decodes the embeddings
+            head = _mlp(dim, target.shape[1])  # decodes the embeddings
+        self.add_module(f"{side}_head", head)
 
     def has_side(self, side: str) -> bool:
-        return side in self.heads
+        return hasattr(self, f"{side}_head")
 
     def select(self, side: str, codes: torch.Tensor) -> torch.Tensor | None:
         """Positions in ``codes`` of the rows to align: distinct codes with a target.
@@ -99,21 +100,22 @@ class GuidanceHead(nn.Module):
         if len(codes) == 0:
             return embeddings.sum() * 0.0
         target = getattr(self, f"{side}_target").index_select(0, codes)
-        head = self.heads[side]
+        head = getattr(self, f"{side}_head")
         if self.kind == "contrastive":
-            keys = F.normalize(head(target), dim=1)
-            logits = F.normalize(embeddings, dim=1) @ keys.T / self.temperature
-            labels = torch.arange(len(codes), device=codes.device)
-            value = F.cross_entropy(logits, labels)
-        else:
-            value = (1.0 - F.cosine_similarity(head(embeddings), target, dim=1)).mean()
-        return self.weight * value
+            return self.weight * info_nce(embeddings, head(target), self.temperature)
+        return self.weight * info_nce(head(embeddings), target, self.temperature)
 
     def masked_input(self, table: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """``table`` with ``rows`` replaced by the learned mask token (generative only)."""
         mask = torch.zeros(len(table), 1, dtype=torch.bool, device=table.device)
         mask[rows] = True
         return torch.where(mask, self.mask_token.to(table.dtype), table)
+
+
+def info_nce(queries: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
+    """InfoNCE: each query's own key against the other rows' keys (cosine / temperature)."""
+    logits = F.normalize(queries, dim=1) @ F.normalize(keys, dim=1).T / temperature
+    return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
 
 
 def _mlp(n_in: int, n_out: int) -> nn.Sequential:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ._losses import ranking_loss
 from ._rows import TrainingRows
@@ -26,9 +27,11 @@ class PairwiseBatch:
     weights : Tensor (B,)
         Row weights; they multiply each sample's loss.
     negatives : LongTensor (B, K) or None
-        Each sample's own negatives; -1 where a sample has none.
+        Each sample's own sampled negatives (``loss="bpr"`` or ``"bce"``).
     shared : LongTensor (K,) or None
         Negatives shared by the whole batch (``loss="sampled_softmax"``).
+    explicit : LongTensor (B,) or None
+        The explicit negative of a triple's sample, -1 for the other samples.
     """
 
     users: torch.Tensor
@@ -36,16 +39,18 @@ class PairwiseBatch:
     weights: torch.Tensor
     negatives: torch.Tensor | None
     shared: torch.Tensor | None
+    explicit: torch.Tensor | None
 
 
 class PairwiseSampler:
     """An epoch is every training row and every explicit triple once, shuffled.
 
     For ``"bpr"`` and ``"bce"`` each sample gets ``n_negatives`` items drawn uniformly
-    among those its user does not know; an explicit (user, positive, negative) triple
-    uses its negative as the first of them. For ``"sampled_softmax"`` each batch draws
-    ``n_negatives`` uniform items shared by all its samples, and a triple's negative is
-    one more for its sample. Everything is drawn with numpy for the whole epoch at once.
+    among those its user does not know; for ``"sampled_softmax"`` each batch draws
+    ``n_negatives`` uniform items shared by all its samples. An explicit (user,
+    positive, negative) triple is a sample of its (user, positive) like a row, and
+    carries its negative in ``explicit`` (see :func:`pairwise_loss`). Everything is
+    drawn with numpy for the whole epoch at once.
 
     Parameters
     ----------
@@ -81,23 +86,21 @@ class PairwiseSampler:
         order = rng.permutation(len(users))
         users, items, weights = users[order], items[order], weights[order]
         explicit = None if explicit is None else explicit[order]
-        shared = None
+        negatives = shared = None
         if self.loss == "sampled_softmax":
-            negatives = None if explicit is None else explicit[:, None]
             n_batches = -(-len(users) // self.batch_size)
             shared = self._tensor(rng.integers(self.n_items, size=(n_batches, self.n_negatives)))
         else:
-            negatives = sample_negatives(rng, users, self.n_items, self.known, self.n_negatives)
-            if explicit is not None:
-                has = explicit >= 0
-                negatives[has, 0] = explicit[has]
+            negatives = self._tensor(
+                sample_negatives(rng, users, self.n_items, self.known, self.n_negatives))
         users, items, weights = map(self._tensor, (users, items, weights))
-        negatives = None if negatives is None else self._tensor(negatives)
+        explicit = None if explicit is None else self._tensor(explicit)
         for b, start in enumerate(range(0, len(users), self.batch_size)):
             part = slice(start, start + self.batch_size)
             yield PairwiseBatch(users[part], items[part], weights[part],
                                 None if negatives is None else negatives[part],
-                                None if shared is None else shared[b])
+                                None if shared is None else shared[b],
+                                None if explicit is None else explicit[part])
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -106,6 +109,11 @@ class PairwiseSampler:
 def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
                   item_rows: Callable[[torch.Tensor], torch.Tensor]):
     """Weighted mean ranking loss of a batch, and the item rows it used.
+
+    A sample's loss is the ranking loss of its positive against its sampled
+    negatives; a sample with an explicit negative adds the BPR term
+    ``-log sigmoid(pos - explicit)`` (LLMRec's triples), whatever ``kind``, so an
+    explicit negative weighs as much as the whole sampled term.
 
     Parameters
     ----------
@@ -126,18 +134,19 @@ def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
     """
     positive_rows = item_rows(batch.items)
     positive = (user_rows * positive_rows).sum(dim=1)
-    scores, valid, negative_rows = [], [], []
-    if batch.negatives is not None:
-        rows = item_rows(batch.negatives.clamp_min(0))
-        scores.append(torch.bmm(rows, user_rows.unsqueeze(2)).squeeze(2))
-        valid.append(batch.negatives >= 0)
-        negative_rows.append(rows * valid[-1].unsqueeze(2))
     if batch.shared is not None:
         rows = item_rows(batch.shared)
-        scores.append(user_rows @ rows.T)
-        valid.append(batch.shared.unsqueeze(0) != batch.items.unsqueeze(1))
+        accidental_hit = batch.shared.unsqueeze(0) == batch.items.unsqueeze(1)
+        per_sample = ranking_loss(kind, positive, user_rows @ rows.T, ~accidental_hit)
+    else:
+        rows = item_rows(batch.negatives)
+        per_sample = ranking_loss(kind, positive,
+                                  torch.bmm(rows, user_rows.unsqueeze(2)).squeeze(2))
+    negative_rows = [rows]
+    if batch.explicit is not None:
+        has = (batch.explicit >= 0).unsqueeze(1)
+        rows = item_rows(batch.explicit.clamp_min(0)) * has
+        explicit = (user_rows * rows).sum(dim=1)
+        per_sample = per_sample + F.softplus(explicit - positive) * has.squeeze(1)
         negative_rows.append(rows)
-    needs_mask = kind == "sampled_softmax"
-    per_sample = ranking_loss(kind, positive, torch.cat(scores, dim=1),
-                              torch.cat(valid, dim=1) if needs_mask else None)
     return (per_sample * batch.weights).mean(), positive_rows, negative_rows
