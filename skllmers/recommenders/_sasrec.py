@@ -114,7 +114,7 @@ class SASRecRecommender(TorchRecommender):
     position attending only to earlier ones, and the hidden state after an item
     scores the next one by a dot product with the item embeddings, which are shared
     with the input (Kang & McAuley, 2018). Training cuts every history into windows of
-    ``max_len`` targets, so each row is a target once per epoch.
+    ``max_len`` targets, so each row but a user's first is a target once per epoch.
 
     At the end of ``fit`` the hidden state after each user's latest training items
     becomes ``user_factors_`` and the item embeddings ``item_factors_``: serving is a
@@ -254,8 +254,7 @@ class SASRecRecommender(TorchRecommender):
             n_batches = -(-len(users) // self.batch_size)
             shared = self._tensor(rng.integers(n_items, size=(n_batches, k)))
         else:
-            negatives = self._position_negatives(rng, users, items[:, 1:], n_items,
-                                                 state.known, k)
+            negatives = self._position_negatives(rng, windows, order, state.known, k)
         users, items, weights = map(self._tensor, (users, items, weights))
         for b, start in enumerate(range(0, len(users), self.batch_size)):
             part = slice(start, start + self.batch_size)
@@ -263,12 +262,12 @@ class SASRecRecommender(TorchRecommender):
                          None if negatives is None else negatives[part],
                          None if shared is None else shared[b])
 
-    def _position_negatives(self, rng, users, targets, n_items, known, k) -> torch.Tensor:
-        """(W, L, k) negatives of each real target position (0 at the padding)."""
-        real = targets != n_items
-        position_users = np.broadcast_to(users[:, None], targets.shape)[real]
-        negatives = np.zeros(targets.shape + (k,), dtype=np.int64)
-        negatives[real] = sample_negatives(rng, position_users, n_items, known, k)
+    def _position_negatives(self, rng, windows: Windows, order, known, k) -> torch.Tensor:
+        """(W, L, k) negatives of each position with a target (0 elsewhere)."""
+        real = windows.has_target()[order]
+        position_users = np.broadcast_to(windows.users[order, None], real.shape)[real]
+        negatives = np.zeros(real.shape + (k,), dtype=np.int64)
+        negatives[real] = sample_negatives(rng, position_users, windows.pad, known, k)
         return self._tensor(negatives)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
@@ -276,9 +275,9 @@ class SASRecRecommender(TorchRecommender):
 
     def _batch_loss(self, state: _State, batch: _Batch, guidance) -> torch.Tensor:
         module = state.module
-        hidden = module(batch.items[:, :-1])
-        targets = batch.items[:, 1:]
-        real = targets != module.items.n
+        inputs, targets = batch.items[:, :-1], batch.items[:, 1:]
+        hidden = module(inputs)
+        real = inputs != module.items.n  # see Windows.has_target
         states, codes = hidden[real], targets[real]
         positive_rows = module.items(codes)
         positive = (states * positive_rows).sum(dim=1)

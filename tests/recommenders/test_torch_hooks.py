@@ -104,12 +104,15 @@ def test_guidance_with_targets_for_other_codes_raises(split, targets):
 
 
 # ---------------------------------------------------------------------- item embeddings
-@pytest.mark.parametrize("name", ["bpr", "sasrec"])
-def test_init_from_informative_vectors_helps_rare_items(name, rare):
+@pytest.mark.parametrize("name, learning_rate", [("bpr", 0.01), ("sasrec", 0.003)])
+def test_init_from_informative_vectors_helps_rare_items(name, learning_rate, rare):
+    # (Adam moves every row it updates by about the learning rate: too large a rate
+    # washes out the starting point; LightGCN is left out, as the single misleading
+    # edge of a rare item dominates its propagated representation)
     train, test, vectors = rare
     init = EmbeddingInit(vectors * (0.1 / vectors.std()), mode="init")
-    plain = make_model(name, learning_rate=0.01).fit(train).score(test)
-    started = make_model(name, learning_rate=0.01).fit(
+    plain = make_model(name, learning_rate=learning_rate).fit(train).score(test)
+    started = make_model(name, learning_rate=learning_rate).fit(
         train.with_artifacts(item_embeddings=init)).score(test)
     assert started > plain + 0.04
 

@@ -19,17 +19,28 @@ class Windows:
     ----------
     users : ndarray (W,) of int64
     items : ndarray (W, max_len + 1) of int64
-        Item codes, left-padded with ``n_items``.
+        Item codes, left-padded with ``pad``.
     weights : ndarray (W, max_len + 1) of float32
         Row weight of each item (0 at the padding).
+    pad : int
+        The padding code, ``n_items``.
     """
 
     users: np.ndarray
     items: np.ndarray
     weights: np.ndarray
+    pad: int
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def has_target(self) -> np.ndarray:
+        """(W, max_len) bool: the position's target is a real next item.
+
+        A target counts when its input is a real item: the user's first item is never
+        a target (it has no history to predict it from).
+        """
+        return self.items[:, :-1] != self.pad
 
 
 def training_windows(rows: TrainingRows, max_len: int) -> Windows:
@@ -53,6 +64,7 @@ def training_windows(rows: TrainingRows, max_len: int) -> Windows:
         users=users.astype(np.int64),
         items=np.where(real, rows.items[positions], rows.n_items),
         weights=np.where(real, rows.weights[positions], 0).astype(np.float32),
+        pad=rows.n_items,
     )
 
 

@@ -1,0 +1,253 @@
+"""Building blocks of the torch recommenders: sampling, losses, graph, windows, rows."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from test_torch_data import clustered_data, one_torch_thread  # noqa: F401
+
+from skllmers import GuidanceTargets
+from skllmers.recommenders._torch import _sampling
+from skllmers.recommenders._torch._device import Seeds, resolve_device, seeded_torch
+from skllmers.recommenders._torch._embeddings import EntityEmbedding
+from skllmers.recommenders._torch._graph import normalized_adjacency, propagate
+from skllmers.recommenders._torch._guidance import MAX_ALIGNED_ROWS, GuidanceHead
+from skllmers.recommenders._torch._losses import l2_penalty, ranking_loss
+from skllmers.recommenders._torch._rows import TrainingRows
+from skllmers.recommenders._torch._sampling import KnownPairs, sample_negatives
+from skllmers.recommenders._torch._sequences import latest_histories, training_windows
+
+CPU = torch.device("cpu")
+
+
+def rows_of(users, items, n_users, n_items, weights=None, augmented=None):
+    users, items = np.asarray(users, np.int64), np.asarray(items, np.int64)
+    weights = np.ones(len(users), np.float32) if weights is None else np.asarray(weights,
+                                                                                 np.float32)
+    augmented = np.zeros(len(users), bool) if augmented is None else np.asarray(augmented, bool)
+    return TrainingRows(users, items, weights, augmented, n_users, n_items)
+
+
+# ---------------------------------------------------------------------- sampling
+@pytest.mark.parametrize("bitmap", [True, False])
+def test_known_pairs_membership(bitmap, monkeypatch):
+    if not bitmap:
+        monkeypatch.setattr(_sampling, "_BITMAP_MAX_CELLS", 0)
+    known = KnownPairs([0, 0, 2], [1, 3, 0], n_users=3, n_items=4)
+    users = np.array([[0], [1], [2]])
+    assert known.contains(users, np.array([[1, 2, 3]])).tolist() == [
+        [True, False, True], [False, False, False], [False, False, False]]
+    assert known.contains(np.array([2]), np.array([0])).tolist() == [True]
+
+
+def test_known_pairs_without_pairs(monkeypatch):
+    monkeypatch.setattr(_sampling, "_BITMAP_MAX_CELLS", 0)
+    known = KnownPairs([], [], n_users=2, n_items=2)
+    assert not known.contains(np.array([0, 1]), np.array([1, 0])).any()
+
+
+def test_negatives_avoid_known_items_and_cover_the_rest():
+    rng = np.random.default_rng(0)
+    n_items = 10
+    users = np.repeat(np.arange(3), 4)
+    items = np.concatenate([np.arange(4), np.arange(4, 8), [0, 1, 2, 3]])
+    known = KnownPairs(users, items, 3, n_items)
+    query = np.repeat(np.arange(3), 2000)
+    negatives = sample_negatives(rng, query, n_items, known, n_negatives=3)
+    assert negatives.shape == (6000, 3) and negatives.dtype == np.int64
+    assert not known.contains(query[:, None], negatives).any()
+    counts = np.bincount(negatives[query == 0].ravel(), minlength=n_items)
+    assert np.all(counts[:4] == 0) and counts[4:].min() > 0.8 * counts[4:].mean()
+
+
+def test_a_user_who_knows_everything_still_gets_negatives():
+    known = KnownPairs([0, 0], [0, 1], 1, 2)
+    negatives = sample_negatives(np.random.default_rng(0), np.zeros(5, np.int64), 2, known)
+    assert negatives.shape == (5, 1)
+
+
+# ---------------------------------------------------------------------- losses
+def test_ranking_losses_match_their_formulas():
+    pos = torch.tensor([2.0, -1.0])
+    neg = torch.tensor([[1.0, 0.0], [0.5, -3.0]])
+    torch.testing.assert_close(ranking_loss("bpr", pos, neg),
+                               F.softplus(neg - pos[:, None]).mean(1))
+    torch.testing.assert_close(ranking_loss("bce", pos, neg),
+                               F.softplus(-pos) + F.softplus(neg).mean(1))
+    logits = torch.cat([pos[:, None], neg], 1)
+    torch.testing.assert_close(ranking_loss("sampled_softmax", pos, neg),
+                               -F.log_softmax(logits, 1)[:, 0])
+
+
+def test_masked_negatives_do_not_count():
+    pos, neg = torch.tensor([1.0]), torch.tensor([[0.0, 5.0]])
+    valid = torch.tensor([[True, False]])
+    for kind in ("bpr", "bce", "sampled_softmax"):
+        torch.testing.assert_close(ranking_loss(kind, pos, neg, valid),
+                                   ranking_loss(kind, pos, neg[:, :1]))
+
+
+def test_unknown_loss_raises():
+    with pytest.raises(ValueError, match="hinge"):
+        ranking_loss("hinge", torch.zeros(1), torch.zeros(1, 1))
+
+
+def test_l2_penalty_is_half_the_squared_norm_per_sample():
+    rows = [torch.ones(4, 2), torch.full((4, 2), 2.0)]
+    assert l2_penalty(rows, 4).item() == pytest.approx((8 + 32) / 8)
+
+
+# ---------------------------------------------------------------------- graph
+def test_adjacency_is_the_symmetrically_normalised_bipartite_graph():
+    rows = rows_of([0, 0, 1, 1], [0, 1, 1, 1], n_users=3, n_items=3, weights=[1, 1, 1, 2])
+    adjacency = normalized_adjacency(rows, CPU).to_dense().numpy()
+    dense = np.zeros((6, 6), np.float32)
+    for u, i, w in [(0, 0, 1), (0, 1, 1), (1, 1, 3)]:  # repeated pairs add their weights
+        dense[u, 3 + i] = dense[3 + i, u] = w
+    degree = dense.sum(1)
+    inv_sqrt = np.where(degree > 0, degree, 1) ** -0.5 * (degree > 0)
+    np.testing.assert_allclose(adjacency, inv_sqrt[:, None] * dense * inv_sqrt[None], rtol=1e-6)
+    assert not adjacency[2].any() and not adjacency[5].any()  # nodes without edges
+
+
+def test_propagation_gradient_matches_dense_autograd():
+    rows = rows_of([0, 0, 1, 2], [0, 1, 1, 2], n_users=3, n_items=3)
+    adjacency = normalized_adjacency(rows, CPU)
+    dense = adjacency.to_dense()
+    start = torch.randn(6, 4, dtype=torch.float32, requires_grad=True)
+    weights = torch.randn(6, 4)
+    (propagate(adjacency, start, 2) * weights).sum().backward()
+    sparse_grad = start.grad.clone()
+    start.grad = None
+    layers = [start, dense @ start, dense @ (dense @ start)]
+    ((sum(layers) / 3) * weights).sum().backward()
+    torch.testing.assert_close(sparse_grad, start.grad)
+
+
+# ---------------------------------------------------------------------- sequences
+def test_windows_make_every_row_but_the_first_a_target_once():
+    # user 0: items 0..6 in time order, user 1: a single row, user 2: items 7, 8
+    rows = rows_of([0] * 7 + [1, 2, 2], list(range(7)) + [9, 7, 8], n_users=3, n_items=10,
+                   weights=[1, 2, 3, 4, 5, 6, 7, 1, 1, 1])
+    windows = training_windows(rows, max_len=3)
+    pad = 10
+    assert windows.users.tolist() == [0, 0, 2]
+    assert windows.items.tolist() == [[3, 4, 5, 6], [0, 1, 2, 3], [pad, pad, 7, 8]]
+    assert windows.weights[0].tolist() == [4, 5, 6, 7]
+    assert windows.weights[2].tolist() == [0, 0, 1, 1]
+    assert windows.pad == pad
+    targets = windows.items[:, 1:][windows.has_target()]
+    assert sorted(targets.tolist()) == [1, 2, 3, 4, 5, 6, 8]
+
+
+def test_latest_histories_are_left_padded():
+    rows = rows_of([0, 0, 0, 2], [4, 5, 6, 1], n_users=3, n_items=7)
+    assert latest_histories(rows, 2).tolist() == [[5, 6], [7, 7], [7, 1]]
+
+
+# ---------------------------------------------------------------------- rows
+def test_training_rows_drop_weight_zero_and_keep_time_order():
+    data = clustered_data(n_users=10)
+    weights = np.ones(len(data), np.float32)
+    weights[::3] = 0
+    rows = TrainingRows.from_data(data.with_weights(weights), np.random.default_rng(0))
+    assert len(rows) == int((weights > 0).sum()) and rows.weights.min() > 0
+    assert np.all(np.diff(rows.users) >= 0)
+
+
+def test_holdouts_take_real_rows_only():
+    rows = rows_of([0, 0, 0, 0, 1, 1, 2, 2, 2], [0, 1, 2, 3, 0, 1, 0, 1, 2], 3, 4,
+                   augmented=[0, 0, 0, 1, 0, 0, 0, 0, 0])
+    rng = np.random.default_rng(0)
+    random = rows.random_holdout(rng, 0.5)
+    assert random.sum() == 4 and not random[3]
+    last = rows.last_row_holdout(rng, 1.0)
+    # user 0's latest real row (position 2); user 1 has too few rows; user 2's latest
+    assert np.flatnonzero(last).tolist() == [2, 8]
+
+
+# ---------------------------------------------------------------------- embeddings
+def test_plain_embedding_is_an_id_table():
+    torch.manual_seed(0)
+    table = EntityEmbedding(5, 3)
+    codes = torch.tensor([[4, 0], [1, 1]])
+    assert table(codes).shape == (2, 2, 3)
+    torch.testing.assert_close(table(codes)[0, 0], table.id[4])
+    assert abs(table.id.std().item() - 0.1) < 0.05
+
+
+def test_side_features_start_at_zero_and_then_count():
+    features = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    table = EntityEmbedding(5, 3, features=features)
+    torch.testing.assert_close(table(), table.id)
+    with torch.no_grad():
+        table.projection.fill_(1.0)
+    assert not torch.allclose(table(), table.id)
+
+
+def test_frozen_vectors_pass_through_the_adapter_and_stay_fixed():
+    vectors = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    table = EntityEmbedding(5, 3, frozen_vectors=vectors, add_id=True)
+    assert not table.id.any()  # the residual ID embedding starts at zero
+    assert not table.frozen.requires_grad
+    names = {name for name, _ in table.named_parameters()}
+    assert names == {"id", "adapter.weight", "adapter.bias"}
+    mlp = EntityEmbedding(5, 3, frozen_vectors=vectors, add_id=False, adapter="mlp")
+    assert mlp.id is None and mlp().shape == (5, 3)
+
+
+# ---------------------------------------------------------------------- guidance head
+def test_guidance_selects_distinct_codes_with_a_target():
+    targets = np.ones((6, 4), np.float32)
+    targets[5] = 0  # no target
+    head = GuidanceHead(GuidanceTargets(item_targets=targets), 3, seed=0, device=CPU)
+    codes = torch.tensor([2, 5, 2, 0, 3, 0])
+    picked = head.select("items", codes)
+    assert sorted(codes[picked].tolist()) == [0, 2, 3]
+    assert head.select("users", codes) is None
+
+
+def test_generative_guidance_masks_a_share_of_at_most_the_cap():
+    targets = np.random.default_rng(0).normal(size=(5000, 4)).astype(np.float32)
+    head = GuidanceHead(GuidanceTargets(item_targets=targets, kind="generative",
+                                        mask_ratio=0.1), 3, seed=0, device=CPU)
+    assert len(head.select("items", torch.arange(50))) == 5
+    contrastive = GuidanceHead(GuidanceTargets(item_targets=targets), 3, seed=0, device=CPU)
+    assert len(contrastive.select("items", torch.arange(5000))) == MAX_ALIGNED_ROWS
+    table = torch.zeros(4, 3)
+    masked = head.masked_input(table + 1, torch.tensor([1]))
+    assert masked[1].tolist() == head.mask_token.tolist() and masked[0].tolist() == [1, 1, 1]
+
+
+def test_guidance_head_leaves_the_global_random_stream_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    GuidanceHead(GuidanceTargets(item_targets=np.ones((4, 8))), 3, seed=1, device=CPU)
+    assert torch.equal(torch.rand(2), expected)
+
+
+# ---------------------------------------------------------------------- device and seeds
+def test_seeds_are_reproducible_and_independent():
+    first, second = Seeds.from_random_state(0), Seeds.from_random_state(0)
+    assert first.torch == second.torch and first.guidance == second.guidance
+    assert first.sampling.integers(1000) == second.sampling.integers(1000)
+    assert len({first.torch, first.guidance}) == 2
+
+
+def test_seeded_torch_restores_the_caller_state():
+    torch.manual_seed(3)
+    expected = torch.rand(1)
+    torch.manual_seed(3)
+    with seeded_torch(7, CPU):
+        inside = torch.rand(1)
+    with seeded_torch(7, CPU):
+        assert torch.equal(torch.rand(1), inside)
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == CPU
+    assert resolve_device(torch.device("cpu")) == CPU
+    with pytest.raises(ValueError, match="not a torch device"):
+        resolve_device("tpu-please")
