@@ -159,10 +159,10 @@ class BPRRecommender(TorchRecommender):
             picks = {"users": guidance.select("users", batch.users),
                      "items": guidance.select("items", batch.items)}
         user_rows = module.users(batch.users)
-        loss, positive_rows, negative_rows = pairwise_loss(self.loss, batch, user_rows,
-                                                           module.items)
+        loss, positive_rows, used_rows = pairwise_loss(self.loss, batch, user_rows,
+                                                       module.items)
         if self.weight_decay:
-            penalty = l2_penalty([user_rows, positive_rows, *negative_rows], len(batch.users))
+            penalty = l2_penalty([user_rows, *used_rows], len(batch.users))
             loss = loss + self.weight_decay * penalty
         if picks:
             codes = {"users": batch.users, "items": batch.items}

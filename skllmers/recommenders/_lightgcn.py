@@ -14,7 +14,7 @@ from ._torch._embeddings import EntityEmbedding, item_embedding, user_embedding
 from ._torch._graph import normalized_adjacency, propagate
 from ._torch._hooks import Hooks
 from ._torch._losses import l2_penalty
-from ._torch._pairwise import PairwiseSampler, pairwise_loss
+from ._torch._pairwise import BatchItemRows, PairwiseSampler, pairwise_loss
 from ._torch._rows import TrainingRows
 from ._torch._sampling import KnownPairs
 from ._torch_base import (
@@ -167,11 +167,8 @@ class LightGCNRecommender(TorchRecommender):
         users, items = module(state.adjacency, masked,
                               None if guidance is None else guidance.masked_input)
         user_rows = users.index_select(0, batch.users)
-
-        def item_rows(c):
-            return items.index_select(0, c.reshape(-1)).view(*c.shape, -1)
-
-        loss, positive_rows, _ = pairwise_loss(self.loss, batch, user_rows, item_rows)
+        loss, positive_rows, _ = pairwise_loss(self.loss, batch, user_rows,
+                                               lambda codes: items.index_select(0, codes))
         if self.weight_decay:
             loss = loss + self.weight_decay * self._ego_penalty(module, batch)
         if picks:
@@ -182,13 +179,7 @@ class LightGCNRecommender(TorchRecommender):
 
     @staticmethod
     def _ego_penalty(module: _LightGCN, batch) -> torch.Tensor:
-        rows = [module.users(batch.users), module.items(batch.items)]
-        for negatives in (batch.negatives, batch.shared):
-            if negatives is not None:
-                rows.append(module.items(negatives))
-        if batch.explicit is not None:
-            has = (batch.explicit >= 0).unsqueeze(1)
-            rows.append(module.items(batch.explicit.clamp_min(0)) * has)
+        rows = [module.users(batch.users), *BatchItemRows(batch, module.items).used()]
         return l2_penalty(rows, len(batch.users))
 
     @torch.no_grad()

@@ -13,7 +13,7 @@ from ._losses import ranking_loss
 from ._rows import TrainingRows
 from ._sampling import KnownPairs, sample_negatives
 
-__all__ = ["PairwiseBatch", "PairwiseSampler", "pairwise_loss"]
+__all__ = ["BatchItemRows", "PairwiseBatch", "PairwiseSampler", "pairwise_loss"]
 
 
 @dataclass(frozen=True)
@@ -123,30 +123,67 @@ def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
     user_rows : Tensor (B, d)
         The batch users' representations.
     item_rows : callable
-        Item codes (any shape) -> representations (same shape + ``d``).
+        1-D item codes -> representations ``(n, d)``. It is called once, for all the
+        batch's items (one gather, one gradient scatter).
 
     Returns
     -------
     loss : Tensor, scalar
     positive_rows : Tensor (B, d)
-    negative_rows : list of Tensor
-        The negatives' representations (for an L2 penalty), masked rows zeroed.
+    used_rows : list of Tensor
+        Every item row the batch used (explicit rows zeroed for samples without
+        one), for an L2 penalty.
     """
-    positive_rows = item_rows(batch.items)
-    positive = (user_rows * positive_rows).sum(dim=1)
+    rows = BatchItemRows(batch, item_rows)
     if batch.shared is not None:
-        rows = item_rows(batch.shared)
+        positive = (user_rows * rows.positive).sum(dim=1)
         accidental_hit = batch.shared.unsqueeze(0) == batch.items.unsqueeze(1)
-        per_sample = ranking_loss(kind, positive, user_rows @ rows.T, ~accidental_hit)
-    else:
-        rows = item_rows(batch.negatives)
-        per_sample = ranking_loss(kind, positive,
-                                  torch.bmm(rows, user_rows.unsqueeze(2)).squeeze(2))
-    negative_rows = [rows]
-    if batch.explicit is not None:
-        has = (batch.explicit >= 0).unsqueeze(1)
-        rows = item_rows(batch.explicit.clamp_min(0)) * has
-        explicit = (user_rows * rows).sum(dim=1)
-        per_sample = per_sample + F.softplus(explicit - positive) * has.squeeze(1)
-        negative_rows.append(rows)
-    return (per_sample * batch.weights).mean(), positive_rows, negative_rows
+        per_sample = ranking_loss(kind, positive, user_rows @ rows.shared.T, ~accidental_hit)
+    else:  # positive and negatives scored in one pass: (B, 1 + K)
+        scores = (rows.per_sample * user_rows.unsqueeze(1)).sum(dim=2)
+        positive = scores[:, 0]
+        per_sample = ranking_loss(kind, positive, scores[:, 1:])
+    if rows.explicit is not None:
+        explicit = (user_rows * rows.explicit).sum(dim=1)
+        per_sample = per_sample + F.softplus(explicit - positive) * (batch.explicit >= 0)
+    return (per_sample * batch.weights).mean(), rows.positive, rows.used()
+
+
+class BatchItemRows:
+    """The representations of every item a batch uses, gathered in one call.
+
+    Attributes
+    ----------
+    per_sample : Tensor (B, 1 + K, d) or None
+        Each sample's positive then its sampled negatives (``"bpr"``, ``"bce"``).
+    positive : Tensor (B, d)
+    shared : Tensor (K, d) or None
+        The batch's shared negatives (``"sampled_softmax"``).
+    explicit : Tensor (B, d) or None
+        Explicit negatives, zero rows for samples without one.
+    """
+
+    def __init__(self, batch: PairwiseBatch, item_rows: Callable[[torch.Tensor], torch.Tensor]):
+        size = len(batch.items)
+        if batch.shared is None:
+            head = torch.cat([batch.items.unsqueeze(1), batch.negatives], dim=1).reshape(-1)
+        else:
+            head = torch.cat([batch.items, batch.shared])
+        codes = head if batch.explicit is None else torch.cat(
+            [head, batch.explicit.clamp_min(0)])
+        # split, not slicing: its backward is one concatenation, not a zero-filled
+        # copy of the whole gather per part
+        gathered, explicit = item_rows(codes).split([len(head), len(codes) - len(head)])
+        self.per_sample = self.shared = self.explicit = None
+        if batch.shared is None:
+            self.per_sample = gathered.view(size, -1, gathered.shape[1])
+            self.positive = self.per_sample[:, 0]
+        else:
+            self.positive, self.shared = gathered.split([size, len(batch.shared)])
+        if batch.explicit is not None:
+            self.explicit = explicit * (batch.explicit >= 0).unsqueeze(1)
+        self._gathered = gathered
+
+    def used(self) -> list[torch.Tensor]:
+        """Every row, once: for an L2 penalty."""
+        return [self._gathered] + ([] if self.explicit is None else [self.explicit])
