@@ -114,11 +114,11 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
     item_ids_, user_ids_ : pandas.Index
         Ids of the items (users) that got a summary at fit: items with text, users with
         at least one real (not augmented) training row. Empty when not in ``target``.
-    item_features_, user_features_ : ndarray of shape (len(item_ids_), n_features_out_)
+    item_features_, user_features_ : ndarray of shape (``len(item_ids_)``, ``n_features_out_``)
         Their features, row ``i`` for id ``item_ids_[i]`` (float32).
     texts_ : pandas.Index
         For a table of texts: the distinct row texts seen at fit.
-    text_features_ : ndarray of shape (len(texts_), n_features_out_)
+    text_features_ : ndarray of shape (``len(texts_)``, ``n_features_out_``)
         For a table of texts: the features of ``texts_``.
     summaries_ : pandas.DataFrame
         One row per summary: ``kind`` ("item", "user" or "text"), ``id``, ``prompt``
@@ -462,7 +462,7 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
 
         Returns
         -------
-        InteractionData or ndarray of shape (n_rows, n_features_out_)
+        InteractionData or ndarray of shape (n_rows, ``n_features_out_``)
             For interactions: a new object with the ``"item_features"`` (and/or
             ``"user_features"``) artifact, aligned to ``X``'s id maps. For a table: one
             float32 row per input row (a DataFrame with ``set_output(transform="pandas")``).

@@ -77,7 +77,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
 
     Attributes
     ----------
-    vectors_ : ndarray of shape (n_items, n_components_), float32
+    vectors_ : ndarray of shape (n_items, ``n_components_``), float32
         The attached vectors, one per item code of the fit data. Items with no text
         get a zero row (the model's ID embedding, if any, still learns them).
     item_ids_ : pandas.Index
@@ -203,7 +203,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
 
         Returns
         -------
-        ndarray of str, shape (n_components_,)
+        ndarray of str, shape (``n_components_``,)
         """
         check_is_fitted(self)
         prefix = type(self).__name__.lower()
