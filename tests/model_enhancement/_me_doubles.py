@@ -2,7 +2,21 @@
 
 from skllmers.llm.testing import HashingEncoder, ScriptedLLM
 
-__all__ = ["HashingEncoder", "RaisingEncoder", "RecordingEncoder", "recording_llm"]
+__all__ = ["CountingEncoder", "HashingEncoder", "RaisingEncoder", "RecordingEncoder",
+           "recording_llm"]
+
+
+class CountingEncoder(HashingEncoder):
+    """A HashingEncoder that logs each text it computes (not those its cache answers).
+
+    The log is shared by every clone, as GridSearchCV makes them.
+    """
+
+    computed: list = []
+
+    def _compute(self, operation, payloads, report):
+        CountingEncoder.computed.extend(payload["text"] for payload in payloads)
+        return super()._compute(operation, payloads, report)
 
 
 class RecordingEncoder(HashingEncoder):

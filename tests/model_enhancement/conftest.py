@@ -25,3 +25,15 @@ def small_data():
         "t": [1, 2, 3, 1, 2, 1],
     })
     return InteractionData.from_pandas(rows, items, time_col="t")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Train on one thread: on a shared, busy CPU, torch's default pool spins and is
+    20-100x slower for these small models."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
