@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test lint docs benchmark clean
+.PHONY: install demo test lint docs benchmark llmers-benchmark clean
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,10 @@ test: install
 
 lint: install
 	$(VENV)/bin/ruff check skllmers tests examples benchmarks
+
+docs: install
+	$(PY) -m pip install --quiet -e '.[docs]'
+	$(VENV)/bin/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 benchmark: install
 	$(PY) benchmarks/bench_recommenders.py
