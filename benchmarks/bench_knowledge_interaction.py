@@ -28,7 +28,8 @@ HitRate@10, a paired Wilcoxon test of per-user NDCG@10 against the plain model,
 and the cost of the enhancement stage: LLM requests, cache hits and calls that
 reached the model, encoder calls and cache hits, and seconds spent in the LLM and
 encoder. The LLM and encoder caches are persistent (``--cache-dir``), so a second
-run costs no model call. Writes ``benchmarks/results/knowledge_interaction.{json,md}``.
+run costs no model call. Writes ``benchmarks/results/knowledge_interaction.{json,md}``
+(``knowledge_interaction_llm.*`` with ``--model``).
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def main():
               "n_positive": args.n_positive, "denoise_fraction": args.denoise_fraction,
               "augmented_weight": args.augmented_weight, "user_fraction": args.user_fraction,
               "text_columns": TEXT_COLUMNS}
-    write_results("knowledge_interaction", cells, summary, config)
+    write_results("knowledge_interaction_llm" if args.model else "knowledge_interaction",
+                  cells, summary, config)
 
 
 if __name__ == "__main__":
