@@ -449,6 +449,8 @@ class LLMInteractionAugmenter(TransformerMixin, BaseEstimator):
             mask = seen[block]
             rows = np.repeat(np.arange(len(block)), np.diff(mask.indptr))
             scores[rows, mask.indices] = -np.inf
+            no_profile = np.linalg.norm(profiles[start:start + step], axis=1) == 0
+            scores[no_profile] = -np.inf  # none of the user's items has text: nothing near
             for row, user in enumerate(block):
                 best = _top(scores[row], self.n_positive)
                 picked_users.extend([user] * len(best))

@@ -200,6 +200,14 @@ def test_embedding_adds_the_nearest_unseen_items(catalogue):
     assert augmenter.encoder_ is encoder and augmenter.llm_stats_ == {}
 
 
+def test_embedding_skips_users_whose_items_have_no_text(small_data):
+    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(32), strategy="embedding")
+    out = augmenter.fit_transform(small_data)
+    # user 3 saw only "d", which has no text; users 1 and 2 get the nearest unseen item
+    assert sorted(out.user_ids[out.user_codes[out.augmented_mask()]]) == [1, 2]
+    assert "added 2 rows for 2 of 3 sampled users" in augmenter._report()
+
+
 # ---------------------------------------------------------------------- denoise
 @pytest.fixture
 def noisy():
