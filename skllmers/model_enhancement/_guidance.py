@@ -115,6 +115,19 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
     >>> targets = guided.artifacts["guidance"]
     >>> targets.weight, targets.item_targets.shape, targets.user_targets.shape
     (0.05, (3, 4), (2, 4))
+
+    In a Pipeline, the recommender adds the alignment loss while it trains:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skllmers.datasets import make_text_signal
+    >>> from skllmers.llm.testing import HashingEncoder
+    >>> from skllmers.recommenders import LightGCNRecommender
+    >>> signal = make_text_signal(n_users=30, n_items=40, random_state=0)
+    >>> pipe = make_pipeline(
+    ...     GuidanceRegularizer(HashingEncoder(), weight=1e-2, temperature=0.2),
+    ...     LightGCNRecommender(n_factors=16, epochs=2, random_state=0)).fit(signal)
+    >>> pipe[-1].user_factors_.shape
+    (30, 16)
     """
 
     def __init__(self, encoder=None, *, llm=None, profiles="both", weight=1e-2,
@@ -148,6 +161,16 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> from skllmers.datasets import make_text_signal
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> from skllmers.model_enhancement import GuidanceRegularizer
+        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
+        >>> guide = GuidanceRegularizer(HashingEncoder(), profiles="users").fit(data)
+        >>> guide.user_targets_.shape, guide.item_targets_ is None
+        ((20, 64), True)
         """
         X = check_interaction_data(X, "fit")
         self._check_params()
@@ -176,6 +199,17 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         -------
         InteractionData
             A new object; ``X`` is unchanged.
+
+        Examples
+        --------
+        >>> from skllmers.datasets import make_text_signal
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> from skllmers.model_enhancement import GuidanceRegularizer
+        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
+        >>> guide = GuidanceRegularizer(HashingEncoder(), kind="generative").fit(data)
+        >>> targets = guide.set_params(weight=0.0).transform(data).artifacts["guidance"]
+        >>> targets.kind, targets.weight  # weight 0: the model trains unguided
+        ('generative', 0.0)
         """
         check_is_fitted(self)
         X = check_interaction_data(X, "transform")

@@ -57,12 +57,15 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         vectors (LLM-ESR's dual view). Ignored with ``mode="init"``.
     target_std : float or None, default=0.1
         The vectors are multiplied by one scalar so that their entries have this
-        standard deviation. A PCA'd sentence vector has entries of about 0.05-0.3 while
-        a recommender initialises embeddings with a std of about 0.1 (the models of
-        :mod:`skllmers.recommenders` use 0.1); matching it keeps the first gradient
-        steps and any weight decay on the scale the model was tuned for. One scalar for
-        all dimensions keeps PCA's ordering of variance. ``None`` leaves the scale as
-        the reduction gives it.
+        standard deviation. A PCA'd sentence vector's entries have whatever scale the
+        encoder gives (about 0.05-0.3 for unit-norm sentence vectors), while a
+        recommender initialises its embeddings with a fixed std: 0.1 for the torch
+        models of :mod:`skllmers.recommenders` (the default here matches it). Matching
+        it keeps the first gradient steps, the score scale and weight decay where the
+        model was tuned. One scalar for all dimensions keeps PCA's ordering of variance.
+        ``None`` leaves the scale as the reduction gives it. It matters for
+        ``mode="init"``; in ``mode="frozen"`` the torch models divide the fixed vectors
+        by their mean norm before the adapter, so the scale cancels.
     text_columns : list of str, optional
         Columns of the items table that make an item's text; by default every string
         column (see ``InteractionData.item_text``).
@@ -122,6 +125,19 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     (3, 2)
     >>> round(float(enriched.artifacts["item_embeddings"].vectors.std()), 3)
     0.1
+
+    In a Pipeline, the recommender's item table starts from the vectors:
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skllmers.datasets import make_text_signal
+    >>> from skllmers.llm.testing import HashingEncoder
+    >>> from skllmers.recommenders import BPRRecommender
+    >>> signal = make_text_signal(n_users=30, n_items=40, random_state=0)
+    >>> pipe = make_pipeline(
+    ...     LLMEmbeddingInitializer(HashingEncoder(), n_components=16, random_state=0),
+    ...     BPRRecommender(n_factors=16, epochs=2, random_state=0)).fit(signal)
+    >>> pipe[-1].item_factors_.shape
+    (40, 16)
     """
 
     def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
@@ -152,6 +168,16 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         Returns
         -------
         self
+
+        Examples
+        --------
+        >>> from skllmers.datasets import make_text_signal
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> from skllmers.model_enhancement import LLMEmbeddingInitializer
+        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
+        >>> init = LLMEmbeddingInitializer(HashingEncoder(), n_components=8).fit(data)
+        >>> init.vectors_.shape, init.encoder_dim_
+        ((30, 8), 64)
         """
         X = check_interaction_data(X, "fit")
         self._check_params()
@@ -181,6 +207,18 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         -------
         InteractionData
             A new object; ``X`` is unchanged.
+
+        Examples
+        --------
+        >>> from skllmers.datasets import make_text_signal
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> from skllmers.model_enhancement import LLMEmbeddingInitializer
+        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
+        >>> init = LLMEmbeddingInitializer(HashingEncoder(), n_components=8,
+        ...                                mode="frozen").fit(data)
+        >>> artifact = init.transform(data.iloc[:5]).artifacts["item_embeddings"]
+        >>> artifact.mode, artifact.vectors.shape
+        ('frozen', (30, 8))
         """
         check_is_fitted(self)
         X = check_interaction_data(X, "transform")
@@ -204,6 +242,16 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         Returns
         -------
         ndarray of str, shape (``n_components_``,)
+
+        Examples
+        --------
+        >>> from skllmers.datasets import make_text_signal
+        >>> from skllmers.llm.testing import HashingEncoder
+        >>> from skllmers.model_enhancement import LLMEmbeddingInitializer
+        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
+        >>> init = LLMEmbeddingInitializer(HashingEncoder(), n_components=3).fit(data)
+        >>> init.get_feature_names_out().tolist()
+        ['llmembeddinginitializer0', 'llmembeddinginitializer1', 'llmembeddinginitializer2']
         """
         check_is_fitted(self)
         prefix = type(self).__name__.lower()
