@@ -113,3 +113,168 @@ def seeds_argument(value: str) -> list[int]:
 
 def median(values) -> float:
     return float(np.median(np.asarray(values, dtype=float)))
+
+
+# ---------------------------------------------------------------------------------------
+# Additions for the LLMERS benchmark (bench_llmers.py): per-user quality on several
+# metrics, long-tail groups, costs of a pipeline's stages, and a resumable cell log.
+# ---------------------------------------------------------------------------------------
+#: The quality metrics of a cell: name -> (skllmers.metrics name, k).
+METRICS = {"ndcg@10": ("ndcg", 10), "recall@20": ("recall", 20), "hit_rate@10": ("hit_rate", 10)}
+
+
+def per_user_quality(model, test) -> pd.DataFrame:
+    """NDCG@10, Recall@20 and HitRate@10 of each held-out user (index: user id)."""
+    columns = {name: per_user_scores(model, test, metric, k)
+               for name, (metric, k) in METRICS.items()}
+    return pd.DataFrame(columns)
+
+
+def long_tail_groups(train, test, quantile: float = 0.2) -> dict:
+    """Held-out users of the long tail, on the item side and on the user side.
+
+    ``tail_items``: users whose held-out item is in the lowest popularity ``quantile``
+    of the held-out items (popularity = training users of the item; ties at the
+    threshold are in). The quantile is taken over the held-out interactions rather
+    than the catalogue: under LeaveLastOut only a handful of held-out items fall in the
+    catalogue's lowest quintile (mostly items seen once), too few users to test.
+    ``tail_users``: users in the lowest ``quantile`` of training activity (distinct
+    training items). Both use real training rows only.
+    """
+    if not train.item_ids.equals(test.item_ids) or not train.user_ids.equals(test.user_ids):
+        raise ValueError("train and test must share their id maps (a split of one data set).")
+    seen = train.to_csr(values="ones", include_augmented=False).tocsr()
+    seen.sum_duplicates()
+    item_popularity = np.diff(seen.tocsc().indptr)
+    user_activity = np.diff(seen.indptr)
+    users = pd.Index(test.user_ids.take(test.user_codes), name="user_id")
+    held = pd.Series(item_popularity[test.item_codes], index=users).groupby(level=0).min()
+    activity = pd.Series(user_activity[test.user_codes], index=users).groupby(level=0).min()
+    item_threshold = float(held.quantile(quantile))
+    user_threshold = float(activity.quantile(quantile))
+    catalogue_threshold = float(np.quantile(item_popularity, quantile))
+    return {
+        "tail_items": held.index[held <= item_threshold].tolist(),
+        "tail_users": activity.index[activity <= user_threshold].tolist(),
+        "tail_item_threshold": item_threshold,
+        "tail_user_threshold": user_threshold,
+        "catalogue_quintile_threshold": catalogue_threshold,
+        "n_held_out_in_catalogue_quintile": int((held <= catalogue_threshold).sum()),
+        "quantile": quantile,
+    }
+
+
+def backend_counters(backend) -> dict:
+    """``requests``, ``cache_hits`` and ``calls`` of a skllmers backend (else {})."""
+    stats = getattr(backend, "stats", None)
+    if backend is None or not callable(stats):
+        return {}
+    values = stats()
+    return {key: int(values.get(key, 0)) for key in ("requests", "cache_hits", "calls")}
+
+
+class PeakMemory:
+    """Peak resident memory of this process while the ``with`` block runs (MB).
+
+    A thread samples the RSS every ``interval`` seconds; ``ru_maxrss`` would only give
+    the peak of the whole process so far, which never goes down between cells.
+    """
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.start_mb = self.peak_mb = float("nan")
+
+    def _rss_mb(self) -> float:
+        return self._process.memory_info().rss / 2**20
+
+    def __enter__(self):
+        import threading
+
+        import psutil
+
+        self._process = psutil.Process()
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._stop = threading.Event()
+
+        def sample():
+            while not self._stop.wait(self.interval):
+                self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+
+def describe(obj):
+    """A JSON-able, stable description of an estimator and its nested parameters."""
+    if hasattr(obj, "get_params") and not isinstance(obj, type):
+        if hasattr(obj, "steps"):  # a Pipeline: its steps, in order
+            return {"class": type(obj).__name__,
+                    "steps": [[name, describe(step)] for name, step in obj.steps]}
+        params = obj.get_params(deep=False)
+        return {"class": type(obj).__name__,
+                "params": {key: describe(value) for key, value in sorted(params.items())}}
+    if isinstance(obj, dict):
+        return {str(key): describe(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [describe(value) for value in obj]
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    return repr(obj)
+
+
+def params_hash(description) -> str:
+    text = json.dumps(description, sort_keys=True, default=repr)
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+class CellLog:
+    """Append-only JSON-lines log of finished cells; a rerun skips what is in it.
+
+    One line per finished cell (``"type": "cell"``) or split (``"type": "split"``),
+    written and flushed as soon as it is known, so an interrupted run loses at most the
+    cell it was running. A truncated last line (killed mid-write) is ignored.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.records: dict[str, dict] = {}
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut by an interruption
+                self.records[record["key"]] = record
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.records
+
+    def get(self, key: str):
+        return self.records.get(key)
+
+    def add(self, record: dict) -> dict:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        cut = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as handle:
+                handle.seek(-1, 2)
+                cut = handle.read(1) != b"\n"
+        with self.path.open("a") as handle:
+            if cut:
+                handle.write("\n")  # after a cut line, start a fresh one
+            handle.write(json.dumps(record, default=float, separators=(",", ":")) + "\n")
+            handle.flush()
+        self.records[record["key"]] = record
+        return record

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import argparse
 
+from _protocol import leave_last_out, run_cell, seeds_argument, summarize, write_results
 from tqdm.auto import tqdm
 
-from _protocol import leave_last_out, run_cell, seeds_argument, summarize, write_results
 from skllmers.datasets import load_movielens
 from skllmers.recommenders import (
     ALSRecommender,
