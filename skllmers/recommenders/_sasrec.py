@@ -61,6 +61,7 @@ class _SASRec(nn.Module):
                  dropout: float):
         super().__init__()
         self.items = items
+        self.input_scale = items.dim ** 0.5
         self.positions = nn.Parameter(torch.randn(max_len, items.dim) * INIT_STD)
         self.input_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(_Block(items.dim, n_heads, dropout)
@@ -71,7 +72,10 @@ class _SASRec(nn.Module):
         """Hidden state after each position of left-padded ``sequences`` (B, L)."""
         pad = self.items.n
         real = (sequences != pad).unsqueeze(-1)
-        x = self.items(sequences.clamp_max(pad - 1)) + self.positions[-sequences.shape[1]:]
+        # scaled by sqrt(width) as in SASRec: the items, not the positions, dominate the
+        # input, and the residual stream is on the scale of the blocks' outputs
+        x = self.items(sequences.clamp_max(pad - 1)) * self.input_scale
+        x = x + self.positions[-sequences.shape[1]:]
         x = self.input_dropout(x) * real
         attend = _attention_mask(sequences != pad)
         for block in self.blocks:

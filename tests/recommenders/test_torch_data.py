@@ -28,7 +28,7 @@ FAST_PARAMS = {
     "lightgcn": dict(n_factors=16, n_layers=2, epochs=15, batch_size=256, learning_rate=0.03,
                      random_state=0),
     "sasrec": dict(n_factors=16, max_len=8, n_layers=1, epochs=15, batch_size=32,
-                   learning_rate=0.01, dropout=0.1, random_state=0),
+                   learning_rate=0.003, dropout=0.1, random_state=0),
 }
 CLASSES = {"bpr": BPRRecommender, "lightgcn": LightGCNRecommender, "sasrec": SASRecRecommender}
 

@@ -1,0 +1,242 @@
+"""The torch recommenders against implicit: speed per epoch and of recommend, and quality.
+
+Run by hand (it is not a timed test)::
+
+    .venv/bin/python benchmarks/bench_torch.py                 # speed and quality
+    .venv/bin/python benchmarks/bench_torch.py --part speed --repeats 7
+    .venv/bin/python benchmarks/bench_torch.py --part quality --seeds 5
+    .venv/bin/python benchmarks/bench_torch.py --threads 1     # both libraries on 1 thread
+
+**Speed** (ml-latest-small, or a synthetic data set of the same size when it cannot be
+loaded): the time per epoch of ``BPRRecommender`` and of implicit's
+``BayesianPersonalizedRanking`` with the same number of factors (64) on the same
+interactions, and the time of ``recommend`` (top 10, seen items excluded) for every
+user, fitted models of both. The two libraries alternate within each repeat, so a
+busy machine slows both alike; the ratio of the medians is reported (< 1: torch is
+faster). An epoch is timed as a whole fit of ``--epochs`` epochs divided by their
+number (set-up included). Both use ``--threads`` threads (default: torch's setting).
+
+**Quality**: the protocol of ``bench_recommenders.py`` (``_protocol.py``: LeaveLastOut
+with a seeded tie-break, full-catalogue ranking, training items excluded), ``--seeds``
+seeds: BPR vs implicit BPR, LightGCN vs BPR, SASRec vs the non-sequential models, with
+a paired per-user Wilcoxon test against implicit BPR.
+
+Writes ``benchmarks/results/torch_speed.{json,md}`` and ``torch_quality.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
+from _protocol import (
+    RESULTS_DIR,
+    leave_last_out,
+    median,
+    run_cell,
+    seeds_argument,
+    summarize,
+    versions,
+    write_results,
+)
+from skllmers import InteractionData
+from skllmers.datasets import load_movielens
+from skllmers.recommenders import (
+    ALSRecommender,
+    BaseRecommender,
+    BPRRecommender,
+    EASERecommender,
+    FactorModelMixin,
+    LightGCNRecommender,
+    PopularityRecommender,
+    SASRecRecommender,
+)
+
+N_FACTORS = 64
+BASELINE = "implicit BPR"
+SEQUENTIAL = ("SASRec",)
+
+
+class ImplicitBPR(FactorModelMixin, BaseRecommender):
+    """implicit's BPR as a skllmers recommender (its bias column is in the factors)."""
+
+    def __init__(self, n_factors=N_FACTORS, iterations=100, num_threads=0, random_state=None):
+        self.n_factors = n_factors
+        self.iterations = iterations
+        self.num_threads = num_threads
+        self.random_state = random_state
+
+    def _fit(self, X):
+        model = implicit_bpr(self.n_factors, self.iterations, self.num_threads,
+                             self.random_state)
+        with threadpool_limits(1, "blas"):
+            model.fit(X.to_csr(values="ones"), show_progress=False)
+        self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
+        self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+
+
+def implicit_bpr(factors, iterations, num_threads, random_state):
+    from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+    return BayesianPersonalizedRanking(factors=factors, iterations=iterations,
+                                       num_threads=num_threads, random_state=random_state)
+
+
+def load_data() -> tuple[InteractionData, str]:
+    try:
+        return load_movielens("latest-small", verbose=False), "ml-latest-small"
+    except (OSError, ValueError) as exc:
+        print(f"ml-latest-small could not be loaded ({exc}); using synthetic data.")
+        return synthetic_data(), "synthetic (610 users, 9,742 items, 100,836 rows)"
+
+
+def synthetic_data(n_users=610, n_items=9742, n_rows=100_836, seed=0) -> InteractionData:
+    """Zipf-popular items and lognormal user activity, the shape of ml-latest-small."""
+    rng = np.random.default_rng(seed)
+    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    user_p = rng.lognormal(0, 1, n_users)
+    frame = pd.DataFrame({
+        "user_id": rng.choice(n_users, n_rows, p=user_p / user_p.sum()),
+        "item_id": rng.choice(n_items, n_rows, p=item_p / item_p.sum()),
+        "t": np.arange(n_rows),
+    }).drop_duplicates(["user_id", "item_id"])
+    return InteractionData.from_pandas(frame, time_col="t")
+
+
+# ---------------------------------------------------------------------- speed
+def time_call(function) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def speed(data: InteractionData, repeats: int, epochs: int, threads: int) -> dict:
+    csr = data.to_csr(values="ones")
+    users = np.arange(data.n_users)
+    ours = BPRRecommender(n_factors=N_FACTORS, epochs=epochs, random_state=0)
+    theirs = implicit_bpr(N_FACTORS, epochs, threads, 0)
+    ours.fit(data)  # warm-up: imports, thread pools, first allocations
+    times = {"torch epoch": [], "implicit epoch": [], "torch recommend": [],
+             "implicit recommend": []}
+    for _ in tqdm(range(repeats), desc="speed repeats"):
+        times["torch epoch"].append(time_call(lambda: ours.fit(data)) / epochs)
+        with threadpool_limits(1, "blas"):
+            times["implicit epoch"].append(
+                time_call(lambda: theirs.fit(csr, show_progress=False)) / epochs)
+        times["torch recommend"].append(time_call(lambda: ours.recommend(data.user_ids, k=10)))
+        with threadpool_limits(1, "blas"):
+            times["implicit recommend"].append(time_call(lambda: theirs.recommend(
+                users, csr, N=10, filter_already_liked_items=True)))
+    medians = {name: median(values) for name, values in times.items()}
+    return {
+        "medians_seconds": medians,
+        "epoch_ratio": medians["torch epoch"] / medians["implicit epoch"],
+        "recommend_ratio": medians["torch recommend"] / medians["implicit recommend"],
+        "all_seconds": times,
+    }
+
+
+def speed_table(result: dict, config: dict) -> str:
+    m = result["medians_seconds"]
+    rows = [
+        ("epoch of BPR (s)", m["torch epoch"], m["implicit epoch"], result["epoch_ratio"]),
+        (f"recommend top-10, all {config['n_users']} users (s)", m["torch recommend"],
+         m["implicit recommend"], result["recommend_ratio"]),
+    ]
+    frame = pd.DataFrame(rows, columns=["median of " + str(config["repeats"]) + " repeats",
+                                        "skllmers (torch)", "implicit", "ratio torch/implicit"])
+    return frame.to_markdown(index=False, floatfmt=".4f")
+
+
+# ---------------------------------------------------------------------- quality
+def quality_models(seed: int, threads: int) -> dict:
+    return {
+        "Popularity": PopularityRecommender(),
+        "EASE": EASERecommender(l2=200.0),
+        "ALS": ALSRecommender(n_factors=N_FACTORS, random_state=seed),
+        "implicit BPR": ImplicitBPR(num_threads=threads, random_state=seed),
+        "BPR": BPRRecommender(n_factors=N_FACTORS, random_state=seed),
+        "LightGCN": LightGCNRecommender(n_factors=N_FACTORS, random_state=seed),
+        "SASRec": SASRecRecommender(n_factors=N_FACTORS, random_state=seed),
+    }
+
+
+def quality(data: InteractionData, seeds: list, threads: int, only) -> list[dict]:
+    cells = []
+    for seed in tqdm(seeds, desc="seeds"):
+        train, test = leave_last_out(data, seed)
+        for name, model in quality_models(seed, threads).items():
+            if only and name not in only:
+                continue
+            cells.append({"model": name, "seed": seed, "params": model.get_params(),
+                          **run_cell(model, train, test)})
+    return cells
+
+
+def claims(summary: pd.DataFrame) -> list[str]:
+    ndcg = summary.set_index("model")["ndcg@10 mean"]
+    lines = []
+
+    def compare(a, b, text):
+        if a in ndcg and b in ndcg:
+            verdict = "holds" if ndcg[a] >= ndcg[b] else "does NOT hold"
+            lines.append(f"- {text}: {a} {ndcg[a]:.4f} vs {b} {ndcg[b]:.4f} -> {verdict}")
+
+    compare("BPR", "implicit BPR", "BPR >= implicit BPR")
+    compare("LightGCN", "BPR", "LightGCN >= BPR")
+    others = [name for name in ndcg.index if name not in SEQUENTIAL]
+    if "SASRec" in ndcg and others:
+        best = max(others, key=lambda name: ndcg[name])
+        compare("SASRec", best, "SASRec >= the best non-sequential model")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=5, help="speed repeats")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
+    parser.add_argument("--seeds", type=seeds_argument, default=list(range(5)),
+                        help="number of seeds, or a comma-separated list")
+    parser.add_argument("--models", nargs="*", help="subset of the quality models")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of torch and implicit (default: torch's setting)")
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    data, dataset = load_data()
+    RESULTS_DIR.mkdir(exist_ok=True)
+
+    if args.part in ("speed", "all"):
+        config = {"dataset": dataset, "n_users": data.n_users, "n_rows": len(data),
+                  "n_factors": N_FACTORS, "epochs_per_fit": args.epochs,
+                  "repeats": args.repeats, "threads": threads,
+                  "device": "cpu", "versions": versions()}
+        result = speed(data, args.repeats, args.epochs, threads)
+        table = speed_table(result, config)
+        (RESULTS_DIR / "torch_speed.json").write_text(
+            json.dumps({"config": config, **result}, indent=1))
+        (RESULTS_DIR / "torch_speed.md").write_text(table + "\n")
+        print(table)
+
+    if args.part in ("quality", "all"):
+        cells = quality(data, args.seeds, threads, args.models)
+        baseline = BASELINE if not args.models or BASELINE in args.models else None
+        summary = summarize(cells, baseline=baseline)
+        config = {"dataset": dataset, "split": "LeaveLastOut(n=1, ties: seeded random)",
+                  "seeds": args.seeds, "ranking": "full catalogue, train items excluded",
+                  "threads": threads}
+        write_results("torch_quality", cells, summary, config)
+        print("\n".join(claims(summary)))
+
+
+if __name__ == "__main__":
+    main()
