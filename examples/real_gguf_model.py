@@ -34,15 +34,6 @@ import sys
 import textwrap
 import warnings
 
-import pandas as pd
-from sklearn.pipeline import make_pipeline
-
-from skllmers import InteractionData, LLMInteractionAugmenter, LLMSummaryFeaturizer
-from skllmers.datasets import load_movielens, make_text_signal
-from skllmers.metrics import evaluate
-from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
-from skllmers.recommenders import LightFMRecommender
-
 HOW_TO_GET_A_MODEL = """\
 No GGUF model given: this example needs a local instruction-tuned LLM in GGUF format.
 A small one is enough, e.g. Qwen2.5-0.5B-Instruct in Q4_K_M (about 400 MB) from
@@ -68,8 +59,11 @@ llama-cpp-python) every layer is offloaded to the GPU (--n-gpu-layers -1).
 Skipping: nothing was run."""
 
 
-def movielens_slice(n_items: int, n_users: int) -> InteractionData:
+def movielens_slice(n_items: int, n_users: int):
     """The ``n_items`` most rated movies and ``n_users`` users with 5+ rows among them."""
+    from skllmers import InteractionData
+    from skllmers.datasets import load_movielens
+
     data = load_movielens("latest-small", verbose=False)
     frame = data.to_pandas()
     popular = frame["item_id"].value_counts().index[:n_items]
@@ -109,9 +103,17 @@ def main(argv=None):
     if args.repo_id is not None and args.filename is None:
         parser.error("--repo-id needs --filename (e.g. '*q4_k_m.gguf')")
 
+    # Imported here so that the message above comes at once, with no heavy import.
     import llama_cpp
+    import pandas as pd
+    from sklearn.pipeline import make_pipeline
 
+    from skllmers import LLMInteractionAugmenter, LLMSummaryFeaturizer
+    from skllmers.datasets import make_text_signal
     from skllmers.llm import LlamaCppLLM
+    from skllmers.metrics import evaluate
+    from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
+    from skllmers.recommenders import LightFMRecommender
 
     llm = LlamaCppLLM(
         args.model_path, repo_id=args.repo_id, filename=args.filename,

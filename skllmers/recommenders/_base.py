@@ -57,6 +57,25 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         excluded), removed from recommendations with ``exclude_seen=True``.
     ``item_popularity_``
         Training interaction count per item; the fallback ranking for unknown users.
+
+    Examples
+    --------
+    A recommender needs only ``_fit`` and ``_score_users``:
+
+    >>> import pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.recommenders import BaseRecommender
+    >>> class MostPopular(BaseRecommender):
+    ...     def _fit(self, X):
+    ...         pass  # item_popularity_ is set by BaseRecommender.fit
+    ...     def _score_users(self, user_codes):
+    ...         return self.item_popularity_[None, :].repeat(len(user_codes), axis=0)
+    >>> data = InteractionData.from_pandas(pd.DataFrame(
+    ...     {"user_id": [1, 1, 2, 3], "item_id": ["a", "b", "a", "c"]}))
+    >>> MostPopular().fit(data).recommend([2, 3], k=1)
+       user_id item_id  score  rank
+    0        2       b    1.0     1
+    1        3       a    2.0     1
     """
 
     def fit(self, X, y=None):
@@ -323,6 +342,26 @@ class FactorModelMixin:
 
     Optional ``item_biases_`` (n_items,) are added to every score. Serving uses numpy
     only, so a model trained on a GPU predicts on a machine without one.
+
+    Examples
+    --------
+    A factor model only sets the factors in ``_fit``; scoring, ``recommend`` and
+    ``similar_items`` come from the mixin and :class:`BaseRecommender`:
+
+    >>> import numpy as np, pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.recommenders import BaseRecommender, FactorModelMixin
+    >>> class FixedFactors(FactorModelMixin, BaseRecommender):
+    ...     def _fit(self, X):
+    ...         self.user_factors_ = np.eye(X.n_users, 2, dtype=np.float32)
+    ...         self.item_factors_ = np.eye(X.n_items, 2, dtype=np.float32)
+    >>> data = InteractionData.from_pandas(pd.DataFrame(
+    ...     {"user_id": [1, 2], "item_id": ["a", "b"]}), items=pd.DataFrame(index=["a", "b", "c"]))
+    >>> model = FixedFactors().fit(data)
+    >>> model.recommend([1], k=1, exclude_seen=False)["item_id"].tolist()
+    ['a']
+    >>> model.similar_items(["a"], k=2)["similar_item_id"].tolist()
+    ['b', 'c']
     """
 
     def _score_users(self, user_codes):
