@@ -232,8 +232,23 @@ def describe(obj):
     return repr(obj)
 
 
+#: Parameters that never change a result (where the cache lives, how chatty a backend
+#: is): left out of the hash, so a rerun with another cache folder reuses the cells.
+NEUTRAL_PARAMS = frozenset({"cache", "verbose"})
+
+
+def _without_neutral(description):
+    if isinstance(description, dict):
+        return {key: _without_neutral(value) for key, value in description.items()
+                if key not in NEUTRAL_PARAMS}
+    if isinstance(description, list):
+        return [_without_neutral(value) for value in description]
+    return description
+
+
 def params_hash(description) -> str:
-    text = json.dumps(description, sort_keys=True, default=repr)
+    """Short hash of a :func:`describe` output (``NEUTRAL_PARAMS`` left out)."""
+    text = json.dumps(_without_neutral(description), sort_keys=True, default=repr)
     import hashlib
 
     return hashlib.sha1(text.encode()).hexdigest()[:12]
