@@ -363,7 +363,9 @@ def write_report(out: Path, log, bench, config: dict) -> None:
     cells = [log.records[p["key"]] for p in bench.planned if p["key"] in log.records]
     config = {**config, "cell_seconds_total": sum(
         c["llm_stage_seconds"] + c["fit_seconds"] for c in log.records.values()
-        if c.get("type") == "cell")}
+        if c.get("type") == "cell"),
+        "git_of_cells": [json.loads(g) for g in sorted({json.dumps(c.get("git"))
+                                                         for c in cells})]}
     payload = {
         "config": config, "versions": versions(),
         "selections": bench.selections, "skipped": bench.skipped,

@@ -38,6 +38,24 @@ def versions() -> dict:
     return found
 
 
+def git_state() -> dict:
+    """The commit of the working tree and whether the library's files differ from it."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args):
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  timeout=30, check=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    changed = git("status", "--porcelain", "--", "skllmers")
+    return {"commit": commit, "library_changed_since_commit": bool(changed)}
+
+
 def leave_last_out(data, seed: int):
     """Each user's last interaction by time (ties broken by ``seed``) is held out."""
     splitter = LeaveLastOut(random_state=seed)

@@ -87,6 +87,7 @@ from _protocol import (  # noqa: E402
     PeakMemory,
     backend_counters,
     describe,
+    git_state,
     leave_last_out,
     long_tail_groups,
     params_hash,
@@ -108,6 +109,7 @@ class Bench:
         self.planned: list[dict] = []  # this invocation's test cells: row, key
         self.skipped: list[dict] = []
         self.selections: list[dict] = []
+        self.git = git_state()  # recorded in every cell this invocation runs
 
     # ----------------------------------------------------------------- one cell
     def cell(self, spec, model: str, enhancers, seed: int, split: str, train, test,
@@ -161,6 +163,7 @@ class Bench:
             **{f"encoder_{k}": encoder_after[k] - encoder_before.get(k, 0)
                for k in encoder_after},
             "extra": self.step_facts(pipeline),
+            "git": self.git,
             "per_user": self.sparse_per_user(quality, split_record),
         }
         self.log.add(record)
@@ -386,6 +389,7 @@ def main(argv=None):
         "best": "greedy forward selection on a LeaveLastOut validation split of the "
                 "first seed's training rows (validation NDCG@10)",
         "run_seconds": time.perf_counter() - start,
+        "git_at_report": bench.git,
     }
     write_report(out, log, bench, config)
 
