@@ -34,6 +34,10 @@ exclude_patterns = ["_build"]
 html_theme = "pydata_sphinx_theme"
 html_title = "skllmers"
 html_theme_options = {"navigation_with_keys": False}
+# The pages have no sub-pages: no left sidebar, so that wide tables fit.
+html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 nitpicky = False
 
 # scikit-learn adds ``set_fit_request``, ``set_score_request``... (metadata routing) to
