@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._artifacts import GUIDANCE_KINDS, GuidanceTargets
@@ -15,7 +16,6 @@ from ._text import align_rows, check_encoder, embed_texts, item_texts, user_hist
 
 __all__ = ["GuidanceRegularizer"]
 
-_PROFILES = ("both", "users", "items")
 ITEM_PROMPT = (
     "Describe in two sentences what kind of person would enjoy this item and why.\n"
     "Item: {text}\nProfile:"
@@ -130,6 +130,21 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
     (30, 16)
     """
 
+    _parameter_constraints: dict = {
+        "encoder": [HasMethods(["embed"]), None],
+        "llm": [HasMethods(["generate"]), None],
+        "profiles": [StrOptions({"both", "users", "items"})],
+        "weight": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "kind": [StrOptions(set(GUIDANCE_KINDS))],
+        "mask_ratio": [Interval(Real, 0, 1, closed="right")],
+        "n_recent": [Interval(Integral, 1, None, closed="left")],
+        "text_columns": ["array-like", None],
+        "item_prompt": [str],
+        "user_prompt": [str],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, encoder=None, *, llm=None, profiles="both", weight=1e-2,
                  temperature=0.2, kind="contrastive", mask_ratio=0.1, n_recent=20,
                  text_columns=None, item_prompt=ITEM_PROMPT, user_prompt=USER_PROMPT,
@@ -147,6 +162,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         self.user_prompt = user_prompt
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build and embed the user and item profiles of ``X``.
 
@@ -173,7 +189,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         ((20, 64), True)
         """
         X = check_interaction_data(X, "fit")
-        self._check_params()
+        self._check_prompts()
         encoder = check_encoder(self.encoder)
         texts = item_texts(X, self.text_columns)
         self.item_targets_ = self.user_targets_ = None
@@ -238,11 +254,6 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
 
     def _generate(self, sources: np.ndarray, prompts: list) -> np.ndarray:
         """LLM answers to ``prompts`` where ``sources`` is non-empty, else empty text."""
-        if not callable(getattr(self.llm, "generate", None)):
-            raise TypeError(
-                "llm must have a generate(prompts) method (e.g. skllmers.llm.LlamaCppLLM); "
-                f"got {type(self.llm).__name__}."
-            )
         wanted = np.flatnonzero(sources != "")
         answers = list(self.llm.generate([prompts[i] for i in wanted]))
         if len(answers) != len(wanted):
@@ -262,20 +273,20 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         profiles[wanted] = ["" if a is None else str(a).strip() for a in answers]
         return profiles.astype(str)
 
-    # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        if self.profiles not in _PROFILES:
-            raise ValueError(f"profiles={self.profiles!r}; use one of {_PROFILES}.")
-        if self.kind not in GUIDANCE_KINDS:
-            raise ValueError(f"kind={self.kind!r}; use one of {GUIDANCE_KINDS}.")
-        n = self.n_recent
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise ValueError(f"n_recent must be a positive integer, got {n!r}.")
-        # weight, temperature and mask_ratio are checked by GuidanceTargets itself;
-        # build one now so that a bad value fails at fit, not later at transform.
-        GuidanceTargets(item_targets=np.zeros((1, 1)), weight=self.weight,
-                        temperature=self.temperature, kind=self.kind,
-                        mask_ratio=self.mask_ratio)
+    def _check_prompts(self) -> None:
+        if self.llm is None:
+            return
+        for name, field in (("item_prompt", "text"), ("user_prompt", "history")):
+            template = getattr(self, name)
+            try:
+                template.format(**{field: ""})
+            except (KeyError, IndexError, ValueError) as error:
+                raise ValueError(
+                    f"{name} must be a str.format template whose only field is "
+                    f"{{{field}}}; formatting it failed ({type(error).__name__}: {error})."
+                ) from error
+            if "{" + field + "}" not in template:
+                raise ValueError(f"{name} must contain {{{field}}}, where the text goes.")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.decomposition import PCA
 from sklearn.random_projection import GaussianRandomProjection
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._artifacts import EMBEDDING_MODES, EmbeddingInit
@@ -16,8 +17,6 @@ from ._text import align_rows, check_encoder, embed_texts, item_texts
 
 __all__ = ["LLMEmbeddingInitializer"]
 
-_REDUCTIONS = ("pca", "random_projection", None)
-_UNSEEN_POLICIES = ("encode", "zeros")
 
 
 class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
@@ -140,6 +139,18 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     (40, 16)
     """
 
+    _parameter_constraints: dict = {
+        "encoder": [HasMethods(["embed"]), None],
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "reduction": [StrOptions({"pca", "random_projection"}), None],
+        "mode": [StrOptions(set(EMBEDDING_MODES))],
+        "add_id_embedding": ["boolean"],
+        "target_std": [Interval(Real, 0, None, closed="neither"), None],
+        "text_columns": ["array-like", None],
+        "unseen_items": [StrOptions({"encode", "zeros"})],
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
                  add_id_embedding=True, target_std=0.1, text_columns=None,
                  unseen_items="encode", random_state=None):
@@ -153,6 +164,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         self.unseen_items = unseen_items
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Embed, reduce and rescale the text of every item in ``X``'s id map.
 
@@ -180,7 +192,8 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         ((30, 8), 64)
         """
         X = check_interaction_data(X, "fit")
-        self._check_params()
+        if self.n_components is None and self.reduction == "random_projection":
+            raise ValueError("reduction='random_projection' needs an integer n_components.")
         encoder = check_encoder(self.encoder)
         texts = item_texts(X, self.text_columns)
         has_text = texts != ""
@@ -222,8 +235,6 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         """
         check_is_fitted(self)
         X = check_interaction_data(X, "transform")
-        if self.mode not in EMBEDDING_MODES:
-            raise ValueError(f"mode={self.mode!r}; use one of {EMBEDDING_MODES}.")
         vectors, known = align_rows(self.item_ids_, X.item_ids, self.vectors_)
         if not known.all() and self.unseen_items == "encode":
             vectors[~known] = self._encode_unseen(X, ~known)
@@ -258,22 +269,6 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         return np.asarray([f"{prefix}{i}" for i in range(self.n_components_)], dtype=object)
 
     # ------------------------------------------------------------------ helpers
-    def _check_params(self) -> None:
-        if self.reduction not in _REDUCTIONS:
-            raise ValueError(f"reduction={self.reduction!r}; use one of {_REDUCTIONS}.")
-        if self.mode not in EMBEDDING_MODES:
-            raise ValueError(f"mode={self.mode!r}; use one of {EMBEDDING_MODES}.")
-        if self.unseen_items not in _UNSEEN_POLICIES:
-            raise ValueError(f"unseen_items={self.unseen_items!r}; use one of {_UNSEEN_POLICIES}.")
-        n = self.n_components
-        if n is not None and (isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1):
-            raise ValueError(f"n_components must be a positive integer or None, got {n!r}.")
-        if n is None and self.reduction == "random_projection":
-            raise ValueError("reduction='random_projection' needs an integer n_components.")
-        std = self.target_std
-        if std is not None and not (isinstance(std, numbers.Real) and std > 0):
-            raise ValueError(f"target_std must be a positive number or None, got {std!r}.")
-
     def _fit_reducer(self, raw: np.ndarray):
         n_texts, width = raw.shape
         n = self.n_components

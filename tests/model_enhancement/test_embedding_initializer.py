@@ -126,12 +126,13 @@ def test_init_stores_params_only():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"mode": "bogus"}, "mode="),
-    ({"reduction": "svd"}, "reduction="),
-    ({"n_components": 0}, "n_components"),
-    ({"n_components": 2.5}, "n_components"),
-    ({"target_std": 0}, "target_std"),
-    ({"unseen_items": "drop"}, "unseen_items"),
+    ({"mode": "bogus"}, "'mode' parameter"),
+    ({"reduction": "svd"}, "'reduction' parameter"),
+    ({"n_components": 0}, "'n_components' parameter"),
+    ({"n_components": 2.5}, "'n_components' parameter"),
+    ({"target_std": 0}, "'target_std' parameter"),
+    ({"unseen_items": "drop"}, "'unseen_items' parameter"),
+    ({"add_id_embedding": "yes"}, "'add_id_embedding' parameter"),
     ({"n_components": 10}, "PCA cannot give n_components=10 from 3 item texts"),
     ({"reduction": None, "n_components": 4}, "keeps the encoder's width"),
     ({"reduction": "random_projection", "n_components": None}, "integer n_components"),

@@ -10,6 +10,10 @@ from skllmers import GuidanceTargets, InteractionData
 from skllmers.model_enhancement import GuidanceRegularizer
 
 
+def _llm():
+    return recording_llm()[0]
+
+
 def _guide(**params):
     params.setdefault("encoder", HashingEncoder(embed_dim=16))
     return GuidanceRegularizer(**params)
@@ -109,12 +113,14 @@ def test_clone_pickle_and_set_params(small_data):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"weight": -1}, "weight"),
-    ({"temperature": 0}, "temperature"),
-    ({"mask_ratio": 1.5}, "mask_ratio"),
-    ({"kind": "distill"}, "kind="),
-    ({"profiles": "all"}, "profiles="),
-    ({"n_recent": 0}, "n_recent"),
+    ({"weight": -1}, "'weight' parameter"),
+    ({"temperature": 0}, "'temperature' parameter"),
+    ({"mask_ratio": 1.5}, "'mask_ratio' parameter"),
+    ({"kind": "distill"}, "'kind' parameter"),
+    ({"profiles": "all"}, "'profiles' parameter"),
+    ({"n_recent": 0}, "'n_recent' parameter"),
+    ({"llm": _llm(), "item_prompt": "Describe {item}"}, "item_prompt must be"),
+    ({"llm": _llm(), "user_prompt": "No history field"}, "user_prompt must contain"),
 ])
 def test_bad_params_fail_at_fit(small_data, params, match):
     guide = _guide(**params)
