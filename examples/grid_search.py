@@ -12,8 +12,9 @@ BPRRecommender`` is tuned by ``GridSearchCV`` with ``LeaveLastOut`` as ``cv``:
 A recommender's ``score`` is NDCG@10, so no ``scoring`` is needed; this script adds two
 columns to ``cv_results_`` that count, per candidate, the texts sent to the encoder
 and those answered by the persistent :class:`~skllmers.llm.LLMCache`. The first
-candidate embeds every item and user profile of its fold; every later candidate (and
-the final refit, where the texts are the same) finds them in the cache.
+candidate embeds every item text and user profile of its fold (unless an earlier run
+cached them); every later candidate finds them all in the cache. The final refit on
+all training rows embeds only the user profiles that the held-out fold changed.
 
 Run::
 

@@ -9,7 +9,9 @@ click-through table from interactions and asks whether text features help:
   touched is drawn as a non-click (label 0);
 * a row has two texts, the item's own text and the titles of the user's most recent
   *training* items (so no test interaction leaks into a feature), and two counts, the
-  item's popularity and the user's activity in the training rows;
+  item's popularity and the user's activity in the training rows (a training click's
+  item may be in its user's history; a test click's never is, so the test AUC is
+  honest);
 * a ``HistGradientBoostingClassifier`` is fitted on the counts alone, then on the
   counts plus the featurized texts, and both are scored by ROC AUC on the test rows.
 
@@ -114,7 +116,11 @@ def main(argv=None):
     table_test = click_table(data, test, history, popularity, activity, rng)
     print(f"{data}\nclick rows: {len(table_train)} train, {len(table_test)} test "
           f"(half of them sampled non-clicks)\n")
-    print(table_train.drop(columns="clicked").head(2).T.to_string(), "\n")
+    print("one row:")
+    for column, value in table_train.iloc[0].items():
+        text = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"  {column:<16} {text[:80] + ('...' if len(text) > 80 else '')}")
+    print()
 
     def featurizer():
         return LLMSummaryFeaturizer(llm, encoder, n_components=16, random_state=0)

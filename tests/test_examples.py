@@ -31,7 +31,7 @@ TESTED = {
 }
 
 
-def run_example(name, *args, cache_dir, extra_env=None, timeout=300, check=True):
+def example_env(cache_dir, extra_env=None):
     env = {key: value for key, value in os.environ.items() if key != "SKLLMERS_GGUF"}
     env.update({
         "OMP_NUM_THREADS": "1",
@@ -42,9 +42,13 @@ def run_example(name, *args, cache_dir, extra_env=None, timeout=300, check=True)
         "PYTHONWARNINGS": "error::FutureWarning",
     })
     env.update(extra_env or {})
+    return env
+
+
+def run_example(name, *args, cache_dir, extra_env=None, timeout=300, check=True):
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        capture_output=True, text=True, env=env, timeout=timeout, cwd=EXAMPLES.parent,
+        [sys.executable, str(EXAMPLES / name), *args], capture_output=True, text=True,
+        env=example_env(cache_dir, extra_env), timeout=timeout, cwd=EXAMPLES.parent,
     )
     if check:
         assert result.returncode == 0, (
@@ -52,6 +56,54 @@ def run_example(name, *args, cache_dir, extra_env=None, timeout=300, check=True)
             f"{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
         )
     return result
+
+
+class ExampleRun:
+    """An example started in the background; ``stdout()`` waits for it and checks it."""
+
+    def __init__(self, name, args, folder):
+        folder.mkdir(parents=True)
+        self.name, self.args = name, [str(arg).format(tmp=folder) for arg in args]
+        self.out, self.err = folder / "stdout.txt", folder / "stderr.txt"
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, str(EXAMPLES / name), *self.args], stdout=out, stderr=err,
+                env=example_env(folder / "cache"), cwd=EXAMPLES.parent,
+            )
+
+    def stdout(self, timeout=300):
+        returncode = self.process.wait(timeout=timeout)
+        out = self.out.read_text(encoding="utf-8")
+        assert returncode == 0, (
+            f"{self.name} {' '.join(self.args)} exited with {returncode}:\n{out[-3000:]}\n"
+            f"{self.err.read_text(encoding='utf-8')[-5000:]}"
+        )
+        return out
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+#: The quick runs, started together when the first test needs one (one thread each, so
+#: they share the cores without oversubscribing them).
+QUICK_RUNS = {
+    "quickstart": ("quickstart.py", "--quick"),
+    "grid_search": ("grid_search.py", "--quick", "--cache-dir", "{tmp}/grid-cache"),
+    "tabular_ctr": ("tabular_ctr.py", "--quick"),
+    "explain_recommendation": ("explain_recommendation.py", "--quick", "--user", "7"),
+}
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("examples")
+    runs = {key: ExampleRun(script, args, root / key)
+            for key, (script, *args) in QUICK_RUNS.items()}
+    yield runs
+    for run in runs.values():
+        run.stop()
 
 
 def test_every_example_is_documented_and_tested():
@@ -66,8 +118,8 @@ def test_every_example_is_documented_and_tested():
         assert "--quick" in source, f"{name}: a --quick option keeps CI fast"
 
 
-def test_quickstart(tmp_path):
-    out = run_example("quickstart.py", "--quick", cache_dir=tmp_path).stdout
+def test_quickstart(quick_runs):
+    out = quick_runs["quickstart"].stdout()
     assert "LLM init + BPR" in out and "ndcg@10" in out
     assert re.search(r"paired test over \d+ users", out)
     top = out.split("top 5 for user")[1].strip().splitlines()
@@ -77,9 +129,8 @@ def test_quickstart(tmp_path):
     assert len(ndcgs) == 2 and all(0 < value <= 1 for value in ndcgs)
 
 
-def test_grid_search_second_candidate_is_free(tmp_path):
-    out = run_example("grid_search.py", "--quick", "--cache-dir", str(tmp_path / "cache"),
-                      cache_dir=tmp_path).stdout
+def test_grid_search_second_candidate_is_free(quick_runs):
+    out = quick_runs["grid_search"].stdout()
     lines = out.split("candidates, in the order they were fitted:")[1].strip().splitlines()
     assert lines[0].split() == ["mode", "weight", "ndcg@10", "encoder", "calls", "cache",
                                 "hits", "fit", "s"]
@@ -93,8 +144,8 @@ def test_grid_search_second_candidate_is_free(tmp_path):
     assert re.search(r"test NDCG@10 of the refitted best pipeline: 0\.\d+", out)
 
 
-def test_tabular_ctr(tmp_path):
-    out = run_example("tabular_ctr.py", "--quick", cache_dir=tmp_path).stdout
+def test_tabular_ctr(quick_runs):
+    out = quick_runs["tabular_ctr"].stdout()
     aucs = {name: float(value) for name, value in
             re.findall(r"^(counts only|counts \+ text features)\s+test ROC AUC (\S+)$", out,
                        flags=re.MULTILINE)}
@@ -105,9 +156,8 @@ def test_tabular_ctr(tmp_path):
     assert "encoder-only mode" in out
 
 
-def test_explain_recommendation(tmp_path):
-    out = run_example("explain_recommendation.py", "--quick", "--user", "7",
-                      cache_dir=tmp_path).stdout
+def test_explain_recommendation(quick_runs):
+    out = quick_runs["explain_recommendation"].stdout()
     assert "TEMPLATE TEXT" in out and "ScriptedLLM" in out  # says it is no real LLM
     assert re.search(r"recommended to user 7: .+ \(item \d+, score", out)
     assert "user's taste:" in out and "item summary:" in out
