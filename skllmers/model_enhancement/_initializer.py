@@ -68,12 +68,17 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     text_columns : list of str, optional
         Columns of the items table that make an item's text; by default every string
         column (see ``InteractionData.item_text``).
-    unseen_items : {"encode", "zeros"}, default="encode"
-        What ``transform`` does with items that were not in the id map seen at ``fit``:
-        embed their text with ``encoder`` and project it with the fitted reduction
-        and scale (never refitting either), or give them zero vectors. Items of the fit
-        data are never re-embedded, so ``transform`` of data that shares its id map
-        needs no encoder.
+    unseen_items : {"zeros", "encode"}, default="zeros"
+        What ``transform`` does with items that were not in the id map seen at
+        ``fit``. ``"zeros"``: zero vectors, and no encoder call. ``"encode"``: embed
+        their text with ``encoder`` and project it with the fitted reduction and scale
+        (neither is refitted); items with no text (or data with no items table) still
+        get zeros. In a Pipeline the data a model trains on is the data this step was
+        fitted on, so unseen items only reach ``transform`` when serving, where the
+        model ignores the artifact (and scores unknown items NaN): ``"zeros"`` keeps
+        the encoder out of serving. Use ``"encode"`` when a fitted initializer prepares
+        *other* data for training, e.g. a catalogue with new items. Items of the fit
+        data are never re-embedded.
     random_state : int, RandomState instance or None, default=None
         Seeds PCA's randomized solver and the random projection.
 
@@ -147,13 +152,13 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         "add_id_embedding": ["boolean"],
         "target_std": [Interval(Real, 0, None, closed="neither"), None],
         "text_columns": ["array-like", None],
-        "unseen_items": [StrOptions({"encode", "zeros"})],
+        "unseen_items": [StrOptions({"zeros", "encode"})],
         "random_state": ["random_state"],
     }
 
     def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
                  add_id_embedding=True, target_std=0.1, text_columns=None,
-                 unseen_items="encode", random_state=None):
+                 unseen_items="zeros", random_state=None):
         self.encoder = encoder
         self.n_components = n_components
         self.reduction = reduction
@@ -299,6 +304,8 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         return reduced
 
     def _encode_unseen(self, X, unseen: np.ndarray) -> np.ndarray:
+        if X.items is None:
+            return np.zeros((int(unseen.sum()), self.n_components_), np.float32)
         texts = item_texts(X, self.text_columns)[unseen]
         has_text = texts != ""
         if not has_text.any():

@@ -80,7 +80,7 @@ def test_transform_aligns_ids_by_value(small_data):
 
 
 def test_unseen_items_encoded_without_refitting_or_zeros(small_data):
-    init = _init().fit(small_data)
+    init = _init(unseen_items="encode").fit(small_data)
     pca = init.reducer_
     items = pd.DataFrame({"title": ["galaxy rocket", "brand new words"],
                           "genre": ["space", None]}, index=["new", "a"])
@@ -92,7 +92,12 @@ def test_unseen_items_encoded_without_refitting_or_zeros(small_data):
     np.testing.assert_allclose(encoded[0], init.vectors_[a], atol=1e-6)
     np.testing.assert_array_equal(encoded[1], init.vectors_[a])  # known id: fitted vector
     assert init.reducer_ is pca
-    zeros = init.set_params(unseen_items="zeros").transform(other)
+    no_table = InteractionData.from_pandas(
+        pd.DataFrame({"user_id": [9, 9], "item_id": ["new", "a"]}))
+    no_text = init.transform(no_table).artifacts["item_embeddings"].vectors
+    assert not no_text[0].any() and (no_text[1] == init.vectors_[a]).all()
+    init.set_params(unseen_items="zeros", encoder=RaisingEncoder())  # the default
+    zeros = init.transform(other)
     assert not zeros.artifacts["item_embeddings"].vectors[0].any()
 
 
