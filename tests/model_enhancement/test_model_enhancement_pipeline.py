@@ -17,6 +17,7 @@ from skllmers.model_selection import LeaveLastOut, train_test_split_interactions
 from skllmers.recommenders import (
     ALSRecommender,
     BPRRecommender,
+    LightFMRecommender,
     LightGCNRecommender,
     SASRecRecommender,
 )
@@ -182,3 +183,14 @@ def test_init_width_must_match_the_model(tiny):
         make_pipeline(init, TORCH_MODELS["bpr"]()).fit(train)
     init.set_params(mode="frozen")  # an adapter maps any width
     make_pipeline(init, TORCH_MODELS["bpr"]()).fit(train)
+
+
+def test_lightfm_refuses_both_artifacts_and_says_what_to_use(tiny):
+    _, train, _ = tiny
+    init = LLMEmbeddingInitializer(HashingEncoder(embed_dim=32), n_components=16,
+                                   random_state=0)
+    with pytest.raises(ValueError, match="ALSRecommender .* or a torch model"):
+        make_pipeline(init, LightFMRecommender(n_factors=16, epochs=1)).fit(train)
+    guide = GuidanceRegularizer(HashingEncoder(embed_dim=32))
+    with pytest.raises(ValueError, match="BPRRecommender, LightGCNRecommender or SASRec"):
+        make_pipeline(guide, LightFMRecommender(n_factors=16, epochs=1)).fit(train)
