@@ -62,7 +62,8 @@ def template_llm(items: pd.DataFrame, text_of_item: pd.Series):
     def describe_item(item):
         kinds = genres(item)
         kind = " / ".join(kinds).lower() if kinds else "uncategorised"
-        summary = f"{items.at[item, 'title']} is a {kind} title."
+        article = "an" if kind[0] in "aeiou" else "a"
+        summary = f"{items.at[item, 'title']} is {article} {kind} title."
         tags = items.at[item, "tags"] if "tags" in items else None
         if tags is not None and not pd.isna(tags):
             summary += f" Viewers tag it: {tags}."
