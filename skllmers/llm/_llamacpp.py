@@ -412,14 +412,14 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
 
         return text, tokenize
 
-    def _fit(self, llm, prompt, reserved, report):
+    def _fit(self, llm, prompt, reserved, report, remedy="lower max_tokens"):
         """Prompt tokens that leave ``reserved`` tokens free in the context."""
         text, tokenize = self._tokenize_prompt(llm, prompt)
         room = _context_limit(llm) - reserved
         if room < 1:
             raise ValueError(
-                f"n_ctx={_context_limit(llm)} leaves no room for the prompt once {reserved} tokens are "
-                "kept for the answer; raise n_ctx or lower max_tokens."
+                f"n_ctx={_context_limit(llm)} leaves no room for the prompt once {reserved} "
+                f"tokens are kept for the answer; raise n_ctx or {remedy}."
             )
         tokens, truncated = fit_prompt_tokens(text, tokenize(text), room, self.truncation, tokenize)
         report.truncated += truncated
@@ -428,19 +428,24 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
     def _generate_one(self, payload, report):
         llm = self._model("generate")
         tokens = self._fit(llm, payload["prompt"], self.max_tokens + 1, report)
-        completion = llm.create_completion(
-            tokens, max_tokens=self.max_tokens, temperature=self.temperature, seed=self.seed
-        )
-        return completion["choices"][0]["text"]
+        # Not llm.create_completion: its max_tokens is no hard limit. While the
+        # text generated so far ends in an incomplete UTF-8 character it skips
+        # the length check, so a model emitting byte tokens runs past
+        # max_tokens, out of the room _fit kept, until llama_decode fails
+        # ("failed to find a memory slot") once the context is full.
+        answer = _sample_tokens(llm, tokens, self.max_tokens, self.temperature, self.seed)
+        return llm.detokenize(answer, prev_tokens=tokens).decode("utf-8", errors="ignore")
 
     def _choose_one(self, payload, report):
         llm = self._model("generate")
         options = payload["options"]
         # Under a grammar a token may carry a single byte: budget one token per byte.
         answer_budget = max(len(option.encode("utf-8")) for option in options) + 1
-        tokens = self._fit(llm, payload["prompt"], answer_budget + 1, report)
-        answer_tokens = _sample_constrained(
-            llm, tokens, _grammar_for(tuple(options)), answer_budget, self.temperature, self.seed
+        tokens = self._fit(
+            llm, payload["prompt"], answer_budget + 1, report, "shorten the longest option"
+        )
+        answer_tokens = _sample_tokens(
+            llm, tokens, answer_budget, self.temperature, self.seed, _grammar_for(tuple(options))
         )
         answer = _grammar_text(llm.detokenize(answer_tokens, prev_tokens=tokens))
         return _as_option(answer, options)
@@ -454,9 +459,13 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             for option in payload["options"]
         ]
         longest = max(len(tokens) for tokens in continuations)
-        context, truncated = fit_prompt_tokens(
-            text, context, _context_limit(llm) - longest, self.truncation, tokenize
-        )
+        room = _context_limit(llm) - longest
+        if room < 1:
+            raise ValueError(
+                f"n_ctx={_context_limit(llm)} leaves no room for the prompt once the longest "
+                f"option's {longest} tokens are scored; raise n_ctx or shorten the options."
+            )
+        context, truncated = fit_prompt_tokens(text, context, room, self.truncation, tokenize)
         report.truncated += truncated
         if not context:
             context = [llm.token_bos()]
@@ -558,11 +567,12 @@ def _continuation_logprob(llm, context, continuation):
     return float(logprobs[np.arange(len(continuation)), continuation].sum())
 
 
-def _sample_constrained(llm, prompt_tokens, grammar, max_tokens, temperature, seed):
-    """Tokens sampled under ``grammar`` until an end-of-generation token.
+def _sample_tokens(llm, prompt_tokens, max_tokens, temperature, seed, grammar=None):
+    """At most ``max_tokens`` tokens sampled after the prompt, up to an end-of-generation token.
 
-    Uses the sampler settings of ``Llama.create_completion``; the tokens
-    (rather than its text) are needed to read the answer as the grammar did.
+    Uses the sampler settings of ``Llama.create_completion``. The last token
+    is never evaluated, so the context holds at most
+    ``len(prompt_tokens) + max_tokens - 1`` tokens afterwards.
     """
     import llama_cpp
 

@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 
-from skllmers.llm import LlamaCppLLM, ModelLoadError, PromptTruncatedWarning
+from skllmers.llm import LlamaCppLLM, LLMCallError, ModelLoadError, PromptTruncatedWarning
 
 llama_cpp = pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.llama
@@ -235,6 +235,59 @@ def test_custom_truncation_callable(tiny_model_path):
     assert seen == [64 - 9]
     with pytest.raises(ValueError, match="truncation must be"):
         make_llm(tiny_model_path, truncation="start").generate(["w " * 200])
+
+
+def _multibyte_prompts(n_items):
+    # The tiny model answers such prompts with byte tokens, so its text often
+    # ends inside a UTF-8 character: the case where llama-cpp-python's
+    # create_completion skips its max_tokens check.
+    return [
+        f"Recommend {i}: " + " ".join(f"watched 東京 café {j} ☕" for j in range(i, i + n_items))
+        for i in range(10)
+    ]
+
+
+def test_generation_never_samples_past_max_tokens(tiny_model_path):
+    llm = make_llm(tiny_model_path, max_tokens=4, max_retries=0)
+    model = llm._model("generate")
+    for prompt in _multibyte_prompts(1):
+        (text,) = llm.generate([prompt])
+        assert isinstance(text, str)
+        # The last sampled token is not evaluated.
+        assert model.n_tokens <= len(model.tokenize(prompt.encode("utf-8"))) + 4 - 1
+
+
+def test_generation_of_a_prompt_truncated_near_the_context_size(tiny_model_path):
+    # Regression: with the answer overrunning max_tokens, a prompt cut to leave
+    # exactly max_tokens + 1 tokens free filled the context and llama_decode
+    # failed ("failed to find a memory slot").
+    n_ctx, max_tokens = 256, 32
+    llm = make_llm(tiny_model_path, n_ctx=n_ctx, max_tokens=max_tokens, max_retries=0)
+    model = llm._model("generate")
+    for prompt in _multibyte_prompts(30):
+        with pytest.warns(PromptTruncatedWarning):
+            (text,) = llm.generate([prompt])
+        assert isinstance(text, str)
+        assert model.n_tokens <= (n_ctx - max_tokens - 1) + max_tokens - 1
+
+
+def test_choice_and_scores_of_prompts_truncated_near_the_context_size(tiny_model_path):
+    llm = make_llm(tiny_model_path, n_ctx=64, max_retries=0)
+    options = ["☕" * 6, "東京 café", "Up"]  # the longest takes 18 byte tokens
+    for prompt in _multibyte_prompts(10):
+        with pytest.warns(PromptTruncatedWarning):
+            assert llm.choose(prompt, options) in options
+        with pytest.warns(PromptTruncatedWarning):
+            assert np.isfinite(llm.score_options(prompt, options)).all()
+
+
+def test_options_longer_than_the_context_are_a_clear_error(tiny_model_path):
+    llm = make_llm(tiny_model_path, n_ctx=64, max_retries=0)
+    options = ["☕" * 30, "Up"]  # 90 byte tokens
+    with pytest.raises(LLMCallError, match="shorten the longest option"):
+        llm.choose("Pick one:", options)
+    with pytest.raises(LLMCallError, match="shorten the options"):
+        llm.score_options("Pick one:", options)
 
 
 def test_model_is_loaded_lazily_and_never_pickled(tiny_model_path):
