@@ -78,7 +78,7 @@ class InteractionData:
         float32 arrays of shape ``(n_items, d)`` / ``(n_users, d)`` (side features, e.g.
         encoded LLM summaries).
     ``"item_embeddings"``
-        an :class:`~skllmers.recommenders.EmbeddingInit`-like mapping with ``vectors``
+        an :class:`~skllmers.EmbeddingInit` with ``vectors``
         ``(n_items, d)`` and ``mode`` (``"init"`` or ``"frozen"``).
     ``"guidance"``
         alignment targets for a guidance loss (see ``GuidanceRegularizer``).
