@@ -16,6 +16,8 @@ retries, ``on_error`` handling and writing each finished chunk to the cache.
 
 import copy
 import os
+import sys
+import warnings
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -24,7 +26,7 @@ from sklearn.base import BaseEstimator
 from tqdm.auto import tqdm
 
 from ._cache import make_key, resolve_cache
-from ._errors import LLMCallError, ModelLoadError
+from ._errors import LLMCallError, ModelLoadError, PromptTruncatedWarning
 from ._parallel import run_chunks, runs_in_process, split_in_chunks, worker_models
 from ._validation import (
     check_non_negative_int,
@@ -57,6 +59,7 @@ class ChunkReport:
     retries: int = 0
     failures: int = 0
     truncated: int = 0
+    truncation_limit: int | None = None  # the token limit the truncated inputs exceeded
     models_loaded: int = 0
     errors: list = field(default_factory=list)
 
@@ -262,8 +265,22 @@ class BaseBackend(BaseEstimator):
             if key not in results:
                 pending.setdefault(key, payload)
         if pending:
-            self._compute_pending(operation, pending, cache, results)
+            truncated, limit = self._compute_pending(operation, pending, cache, results)
+            if truncated:
+                _warn_once(self._truncation_message(operation, truncated, limit))
         return [results.get(key) for key in keys]
+
+    def _truncation_message(self, operation, n_truncated, limit):
+        """Text of the one :class:`PromptTruncatedWarning` of a call (backends refine it).
+
+        ``n_truncated`` is the number of inputs shortened over all the chunks
+        of the call, ``limit`` the token limit they exceeded (or ``None``).
+        """
+        where = "" if limit is None else f" ({limit} tokens)"
+        return (
+            f"{type(self).__name__}.{operation}: {n_truncated} input(s) were longer than the "
+            f"model accepts{where} and were shortened."
+        )
 
     def _compute_pending(self, operation, pending, cache, results):
         in_process = runs_in_process(self.n_jobs, self.backend)
@@ -276,9 +293,13 @@ class BaseBackend(BaseEstimator):
             disable=not self.verbose,
             leave=False,
         )
+        truncation = {"count": 0, "limit": None}
 
         def on_done(index, report):
             self._absorb(report)
+            truncation["count"] += report.truncated
+            if report.truncation_limit is not None:
+                truncation["limit"] = report.truncation_limit
             fresh = {
                 key: value
                 for (key, _), value in zip(chunks[index], report.values, strict=True)
@@ -300,6 +321,7 @@ class BaseBackend(BaseEstimator):
             )
         finally:
             progress.close()
+        return truncation["count"], truncation["limit"]
 
     def _worker_thread_hint(self):
         """CPU threads per worker so that parallel workers do not oversubscribe."""
@@ -318,11 +340,14 @@ class BaseBackend(BaseEstimator):
         """Compute a chunk, retrying up to ``attempts`` times; raise the last error."""
         for attempt in range(attempts):
             report.calls += len(payloads)
+            truncated_before = report.truncated
             try:
                 values = self._compute(operation, payloads, report)
             except NOT_RETRIED:
                 raise
             except Exception:
+                # A failed attempt's inputs are counted again by the next one.
+                report.truncated = truncated_before
                 if attempt == attempts - 1:
                     raise
                 report.retries += 1
@@ -354,6 +379,19 @@ class BaseBackend(BaseEstimator):
             except Exception as error:
                 values.append(self._give_up(operation, payload, error, report))
         return values
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _warn_once(message):
+    """Warn with PromptTruncatedWarning, pointing at the first frame outside this package."""
+    frame, stacklevel = sys._getframe(0), 1
+    while frame is not None and os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == (
+        _PACKAGE_DIR
+    ):
+        frame, stacklevel = frame.f_back, stacklevel + 1
+    warnings.warn(message, PromptTruncatedWarning, stacklevel=stacklevel)
 
 
 def _null():

@@ -1,13 +1,12 @@
 """sentence-transformers encoder backend (all-MiniLM-L6-v2 offline by default)."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ._base import BaseBackend, EmbeddingMixin
 from ._bert_gguf import packaged_minilm_path
-from ._errors import ModelLoadError, PromptTruncatedWarning
+from ._errors import ModelLoadError
 from ._model_files import folder_fingerprint
 
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -163,12 +162,23 @@ class SentenceEncoder(EmbeddingMixin, BaseBackend):
             dimension = model.get_sentence_embedding_dimension
         return int(dimension())
 
+    def _truncation_message(self, operation, n_truncated, limit):
+        limit = limit if limit is not None else self.max_seq_length
+        where = "the encoder's token limit" if limit is None else f"the encoder's {limit} tokens"
+        return (
+            f"{n_truncated} text(s) are longer than {where}; only their beginning is "
+            "embedded. Raise max_seq_length (up to the model's position limit) to embed more."
+        )
+
     def _compute(self, operation, payloads, report):
         if operation != "embed":
             raise ValueError(f"SentenceEncoder only embeds; got operation {operation!r}.")
         model = self._model("encoder")
         texts = [payload["text"] for payload in payloads]
-        report.truncated += _warn_if_truncated(model, texts)
+        too_long, limit = _count_truncated(model, texts)
+        if too_long:  # the call warns once, with the total (see BaseBackend._run)
+            report.truncated += too_long
+            report.truncation_limit = limit
         vectors = model.encode(
             texts,
             batch_size=max(1, int(self.batch_size)),
@@ -179,24 +189,16 @@ class SentenceEncoder(EmbeddingMixin, BaseBackend):
         return list(np.asarray(vectors, dtype=np.float32))
 
 
-def _warn_if_truncated(model, texts):
+def _count_truncated(model, texts):
+    """How many texts exceed the encoder's token limit, and that limit (only counts)."""
     limit = model.max_seq_length
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None or not limit:
-        return 0
+        return 0, None
     lengths = [
         len(ids) for ids in tokenizer(texts, add_special_tokens=True, verbose=False)["input_ids"]
     ]
-    too_long = sum(length > limit for length in lengths)
-    if too_long:
-        warnings.warn(
-            f"{too_long} text(s) are longer than the encoder's {limit} tokens; only their "
-            "beginning is embedded. Raise max_seq_length (up to the model's position "
-            "limit) to embed more.",
-            PromptTruncatedWarning,
-            stacklevel=3,
-        )
-    return too_long
+    return sum(length > limit for length in lengths), int(limit)
 
 
 def _hub_snapshot(name):

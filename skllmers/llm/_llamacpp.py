@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ._base import BaseBackend, EmbeddingMixin, TextGenerationMixin, callable_name, l2_normalize
-from ._errors import ModelLoadError, PromptTruncatedWarning
+from ._errors import ModelLoadError
 from ._grammar import choice_grammar
 from ._model_files import file_fingerprint, gguf_metadata
 from ._truncation import fit_prompt_tokens
@@ -104,7 +104,8 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         What happens to a prompt longer than the room left in the context:
         ``"middle"`` keeps its first quarter (the instruction) and its most
         recent part (a history listed oldest first keeps its newest items)
-        and warns with :class:`PromptTruncatedWarning`. A callable gets
+        and warns with :class:`PromptTruncatedWarning` (once per call, with the
+        number of prompts shortened). A callable gets
         ``(prompt, max_tokens, count_tokens)`` and returns a shorter prompt.
         Texts to embed keep their beginning.
     pooling : {"mean", "cls", "last", "model"}, default="mean"
@@ -422,7 +423,7 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 f"tokens are kept for the answer; raise n_ctx or {remedy}."
             )
         tokens, truncated = fit_prompt_tokens(text, tokenize(text), room, self.truncation, tokenize)
-        report.truncated += truncated
+        _count_truncated(report, truncated, _context_limit(llm))
         return tokens
 
     def _generate_one(self, payload, report):
@@ -466,10 +467,33 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 f"option's {longest} tokens are scored; raise n_ctx or shorten the options."
             )
         context, truncated = fit_prompt_tokens(text, context, room, self.truncation, tokenize)
-        report.truncated += truncated
+        _count_truncated(report, truncated, _context_limit(llm))
         if not context:
             context = [llm.token_bos()]
         return np.array([_continuation_logprob(llm, context, tokens) for tokens in continuations])
+
+    def _truncation_message(self, operation, n_truncated, limit):
+        if operation == "embed":
+            where = "" if limit is None else f" ({limit} tokens)"
+            return (
+                f"{n_truncated} text(s) exceed the embedding context{where}; only their "
+                "beginning is embedded. Raise n_ctx (up to the model's training context) "
+                "to embed more of them."
+            )
+        policy = (
+            f"your truncation callable {callable_name(self.truncation)}"
+            if callable(self.truncation)
+            else "truncation='middle', keeping their first and most recent tokens"
+        )
+        window = "the context window" if limit is None else f"the {limit}-token context window"
+        remedy = {
+            "choose": "shorten the prompt or the longest option",
+            "score_options": "shorten the prompt or the options",
+        }.get(operation, "lower max_tokens, or shorten the prompt (e.g. fewer history items)")
+        return (
+            f"{type(self).__name__}.{operation}: {n_truncated} prompt(s) did not fit {window} "
+            f"and were shortened by the truncation policy ({policy}). Raise n_ctx, or {remedy}."
+        )
 
     def _chunk_size(self, operation, n_items, in_process):
         if operation == "embed" and in_process:
@@ -490,21 +514,10 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         return 1
 
     def _embed_batch(self, texts, report):
-        import warnings
-
         llm = self._model("embed")
         limit = llm.n_batch
         token_counts = [len(llm.tokenize(text.encode("utf-8"))) for text in texts]
-        too_long = sum(count > limit for count in token_counts)
-        if too_long:
-            report.truncated += too_long
-            warnings.warn(
-                f"{too_long} text(s) exceed the {limit} tokens the embedding context takes; "
-                "only their beginning is embedded. Raise n_ctx (up to the model's training "
-                "context) to embed more of them.",
-                PromptTruncatedWarning,
-                stacklevel=2,
-            )
+        _count_truncated(report, sum(count > limit for count in token_counts), limit)
         vectors = np.zeros((len(texts), llm.n_embd()), dtype=np.float32)
         nonempty = [index for index, count in enumerate(token_counts) if count > 0]
         budget = self._embedding_group_tokens(llm)
@@ -514,6 +527,13 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         if self.normalize:
             vectors = l2_normalize(vectors)
         return list(vectors)
+
+
+def _count_truncated(report, n_truncated, limit):
+    """Count shortened inputs; the call warns once with the total (BaseBackend._run)."""
+    if n_truncated:
+        report.truncated += int(n_truncated)
+        report.truncation_limit = int(limit)
 
 
 def _context_limit(llm):

@@ -1,9 +1,5 @@
 """What happens to a prompt that does not fit the model's context window."""
 
-import warnings
-
-from ._errors import PromptTruncatedWarning
-
 HEAD_FRACTION = 0.25
 
 
@@ -31,7 +27,10 @@ def truncate_middle_tokens(tokens, max_tokens, head_fraction=HEAD_FRACTION):
 
 
 def fit_prompt_tokens(prompt, tokens, room, truncation, tokenize):
-    """Return prompt tokens that fit in ``room`` tokens, warning when cut.
+    """Return prompt tokens that fit in ``room`` tokens.
+
+    It only reports whether the prompt was cut: the backend counts such
+    prompts and warns once per call with the total.
 
     Parameters
     ----------
@@ -56,7 +55,6 @@ def fit_prompt_tokens(prompt, tokens, room, truncation, tokenize):
     """
     if len(tokens) <= room:
         return tokens, False
-    original_length = len(tokens)
     if callable(truncation):
         shortened = truncation(prompt, room, lambda text: len(tokenize(text)))
         if not isinstance(shortened, str):
@@ -67,12 +65,4 @@ def fit_prompt_tokens(prompt, tokens, room, truncation, tokenize):
     elif truncation != "middle":
         raise ValueError(f"truncation must be 'middle' or a callable; got {truncation!r}.")
     tokens = truncate_middle_tokens(tokens, room)
-    warnings.warn(
-        f"A prompt of {original_length} tokens does not fit the {room} tokens left in the "
-        "context window; it was shortened to its first and most recent tokens "
-        "(truncation='middle', or your truncation callable). Raise n_ctx, lower "
-        "max_tokens, or shorten the prompt (e.g. fewer history items).",
-        PromptTruncatedWarning,
-        stacklevel=2,
-    )
     return tokens, True

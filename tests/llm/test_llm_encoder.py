@@ -59,6 +59,25 @@ def test_long_texts_are_truncated_with_a_warning(encoder):
     assert encoder.stats()["truncated"] == before + 1
 
 
+def test_truncated_texts_of_several_chunks_give_one_warning_with_the_total(encoder):
+    import warnings
+
+    encoder.set_params(batch_size=2)
+    texts = [f"text {i} " + "word " * 260 for i in range(4)] + ["short", "tiny"]
+    before = encoder.stats()["truncated"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        vectors = encoder.embed(texts)  # 3 chunks of 2 texts
+    assert vectors.shape == (6, 384)
+    caught = [w for w in caught if issubclass(w.category, PromptTruncatedWarning)]
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("4 text(s) are longer than the encoder's 256 tokens")
+    assert "Raise max_seq_length" in message
+    assert caught[0].filename == __file__
+    assert encoder.stats()["truncated"] == before + 4
+
+
 def test_empty_input_gives_an_empty_matrix(encoder):
     assert encoder.embed([]).shape == (0, 384)
 

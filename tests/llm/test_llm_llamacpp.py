@@ -193,14 +193,39 @@ def test_load_errors_are_not_retried_or_skipped(tmp_path):
 def test_long_prompts_are_shortened_with_a_warning(tiny_model_path):
     llm = make_llm(tiny_model_path, n_ctx=64)
     history = "\n".join(f"watched item {i}" for i in range(300))
-    with pytest.warns(PromptTruncatedWarning, match="does not fit"):
+    with pytest.warns(PromptTruncatedWarning, match="1 prompt.*did not fit.*lower max_tokens"):
         (text,) = llm.generate([f"Instruction: recommend.\n{history}\nNext:"])
     assert isinstance(text, str)
-    with pytest.warns(PromptTruncatedWarning):
+    with pytest.warns(PromptTruncatedWarning, match="truncation='middle'.*longest option"):
         assert llm.choose(history, ["Alien", "Heat"]) in {"Alien", "Heat"}
-    with pytest.warns(PromptTruncatedWarning):
+    with pytest.warns(PromptTruncatedWarning, match="n_ctx"):
         assert np.isfinite(llm.score_options(history, ["Alien", "Heat"])).all()
     assert llm.stats()["truncated"] == 3
+
+
+def _warnings_of(call):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = call()
+    return result, [w for w in caught if issubclass(w.category, PromptTruncatedWarning)]
+
+
+def test_one_warning_per_call_with_the_total_of_its_chunks(tiny_model_path):
+    llm = make_llm(tiny_model_path, n_ctx=64, max_tokens=2)
+    long_prompts = [f"prompt {i}: " + "watched item " * 60 for i in range(5)]
+    prompts = long_prompts + ["short", "hi"]  # one chunk per prompt in process
+    texts, caught = _warnings_of(lambda: llm.generate(prompts))
+    assert len(texts) == 7
+    assert len(caught) == 1
+    assert "5 prompt(s) did not fit the 64-token context window" in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller, not the runtime
+    _, caught = _warnings_of(lambda: llm.choose_many(long_prompts, [["Heat", "Up"]] * 5))
+    assert len(caught) == 1 and str(caught[0].message).startswith("LlamaCppLLM.choose: 5 prompt(s)")
+    _, caught = _warnings_of(lambda: llm.score_options_many(prompts, [["Heat", "Up"]] * 7))
+    assert len(caught) == 1 and "5 prompt(s)" in str(caught[0].message)
+    _, caught = _warnings_of(lambda: llm.generate(["short", "hi", "Why?"]))
+    assert caught == []
+    assert llm.stats()["truncated"] == 15
 
 
 def test_middle_truncation_keeps_the_head_and_the_most_recent_items(tiny_model_path):
@@ -209,8 +234,10 @@ def test_middle_truncation_keeps_the_head_and_the_most_recent_items(tiny_model_p
     history = " ".join(f"item{i}" for i in range(200))
     prompt = f"Recommend: {history} END"
     report = type("Report", (), {"truncated": 0})()
-    with pytest.warns(PromptTruncatedWarning):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PromptTruncatedWarning)  # only the call warns
         tokens = llm._fit(model, prompt, 5, report)
+    assert report.truncated == 1
     kept = model.detokenize(tokens).decode()
     assert len(tokens) <= 128 - 5
     assert kept.lstrip().startswith("Recommend")

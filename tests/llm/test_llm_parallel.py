@@ -1,10 +1,12 @@
 """Chunks through joblib workers and a dask.distributed cluster, with the real tiny model."""
 
+import warnings
+
 import joblib
 import numpy as np
 import pytest
 
-from skllmers.llm import LlamaCppLLM
+from skllmers.llm import LlamaCppLLM, PromptTruncatedWarning
 
 pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.llama
@@ -38,6 +40,20 @@ def test_workers_load_their_own_model_and_agree(tiny_model_path, sequential_answ
     # 16 prompts went in 8 chunks per operation; each worker loads once per role.
     assert llm.stats()["models_loaded"] <= 2 * 3
     assert llm.stats()["calls"] == 3 * len(PROMPTS)
+
+
+@pytest.mark.parametrize("backend", ["loky", "threading"])
+def test_truncation_in_workers_still_warns_the_caller_once(tiny_model_path, backend):
+    llm = make_llm(tiny_model_path, n_ctx=64, max_tokens=2, n_jobs=2, backend=backend)
+    prompts = [f"prompt {i}: " + "watched item " * 60 for i in range(6)] + ["short", "hi"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        texts = llm.generate(prompts)
+    assert len(texts) == 8
+    caught = [w for w in caught if issubclass(w.category, PromptTruncatedWarning)]
+    assert len(caught) == 1
+    assert "6 prompt(s) did not fit" in str(caught[0].message)
+    assert llm.stats()["truncated"] == 6
 
 
 def test_parallel_run_fills_the_cache(tiny_model_path, sequential_answers, tmp_path):
