@@ -169,11 +169,13 @@ def make_enhancer(kind: str, model: str, spec: DatasetSpec, seed: int, *, encode
         target = "item" if model == "SASRec" else "both"
         return LLMSummaryFeaturizer(
             llm, encoder, target=target, text_columns=columns, n_components=16,
-            max_history=30, random_state=seed)
+            max_history=30, unseen_items="encode", unseen_users="zeros", random_state=seed)
     if kind == "init":
+        # unseen_items pinned: the library's default changed from "encode" to "zeros"
+        # after the committed runs (no effect here: test rows share the fit's id map).
         return LLMEmbeddingInitializer(
             encoder, n_components=n_factors(spec), mode="init", text_columns=columns,
-            random_state=seed)
+            unseen_items="encode", random_state=seed)
     if kind == "guidance":
         return GuidanceRegularizer(
             encoder, llm=llm, weight=1e-2, kind="contrastive", n_recent=20,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 from _llmers_grid import ENHANCERS, why_not
-from _protocol import METRICS, versions
+from _protocol import METRICS, expand_per_user, versions
 
 from skllmers.metrics import paired_test
 
@@ -26,15 +26,15 @@ def _column(group: str, metric: str) -> str:
 
 
 # ------------------------------------------------------------------------- per-user values
+_EXPANDED: dict = {}  # cell key -> its per-user table
+
+
 def per_user(cell: dict, split: dict, metric: str = "ndcg@10", group: str = "all") -> pd.Series:
     """A cell's per-user ``metric`` (zeros restored), restricted to ``group``'s users."""
-    stored = cell["per_user"]
-    users = stored.get("users", split["test_users"])
-    values = pd.Series(0.0, index=pd.Index(users, name="user_id"))
-    position = stored["columns"].index(metric)
-    nonzero = stored["nonzero"]
-    if nonzero:
-        values.loc[list(nonzero)] = [row[position] for row in nonzero.values()]
+    key = cell["key"]
+    if key not in _EXPANDED:
+        _EXPANDED[key] = expand_per_user(cell["per_user"], split["test_users"])
+    values = _EXPANDED[key][metric]
     if group != "all":
         values = values[values.index.isin(split[group])]
     return values
@@ -44,7 +44,9 @@ def _seed_mean(cells, splits, metric, group) -> pd.Series:
     """Per-user mean over seeds (a user counts in the seeds where it is in ``group``)."""
     frame = pd.concat([per_user(c, splits[c["dataset"], c["seed"]], metric, group)
                        for c in cells], axis=1)
-    return frame.mean(axis=1, skipna=True)
+    # Rounded: means of the same values in another order differ in the last bit, and
+    # the Wilcoxon test would count such a difference as a (tiny) win or loss.
+    return frame.mean(axis=1, skipna=True).round(9)
 
 
 def paired_lift(cells, base_cells, splits, metric="ndcg@10", group="all") -> dict:
@@ -245,12 +247,16 @@ ROW_LABELS = {"augment": "augment (LLMInteractionAugmenter)",
               "best": "best (stack chosen on validation)"}
 
 
+SHORT = {"augment": "A", "features": "F", "init": "I", "guidance": "G", "none": "none"}
+
+
 def _tick(table: pd.DataFrame, model: str) -> str:
-    """The model's name, and the stack its "best" row stands for."""
+    """The model's name, and the stack its "best" row stands for (A/F/I/G)."""
     best = table[(table["model"] == model) & (table["enhancer"] == "best")]
     if best.empty:
         return model
-    return f"{model}\nbest = {best.iloc[0]['stack']}"
+    stack = "+".join(SHORT[k] for k in best.iloc[0]["stack"].split("+"))
+    return f"{model}\nbest: {stack}"
 
 
 def plot_lift(summary: pd.DataFrame, path: Path) -> None:
@@ -260,7 +266,7 @@ def plot_lift(summary: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     datasets = list(dict.fromkeys(summary["dataset"]))
-    fig, axes = plt.subplots(len(datasets), 3, figsize=(17, 4.6 * len(datasets)),
+    fig, axes = plt.subplots(len(datasets), 3, figsize=(19, 4.8 * len(datasets)),
                              squeeze=False)
     for d, dataset in enumerate(datasets):
         table = summary[summary["dataset"] == dataset]
@@ -293,6 +299,12 @@ def plot_lift(summary: pd.DataFrame, path: Path) -> None:
                         ax.annotate("*", (x, y + high if y >= 0 else y - lows[xs.index(x)]),
                                     ha="center", va="bottom" if y >= 0 else "top",
                                     fontsize=13, fontweight="bold")
+            for m, model in enumerate(models):
+                base = table[(table["model"] == model) & (table["enhancer"] == "none")]
+                if not base.empty and base.iloc[0][f"{column} mean"] == 0:
+                    ax.annotate("base = 0:\nno lift", (m, 0), ha="center", va="bottom",
+                                fontsize=7.5, color="gray", xytext=(0, 4),
+                                textcoords="offset points")
             ax.axhline(0, color="black", lw=0.8)
             ax.margins(y=0.12)
             ax.set_xticks(range(len(models)))
@@ -306,7 +318,9 @@ def plot_lift(summary: pd.DataFrame, path: Path) -> None:
     fig.legend(handles, [ROW_LABELS[r] for r in ROWS[1:]], loc="upper center", ncol=5,
                fontsize=9, bbox_to_anchor=(0.5, 0.965), frameon=False)
     fig.suptitle("Lift of each LLM enhancer over its own base model (error bars: bootstrap "
-                 "95% interval over users; *: paired Wilcoxon p < 0.05)", fontsize=12)
+                 "95% interval over users; *: paired Wilcoxon p < 0.05; best: the stack "
+                 "chosen on validation, A/F/I/G = augment/features/init/guidance)",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -366,16 +380,22 @@ def write_report(out: Path, log, bench, config: dict) -> None:
         if c.get("type") == "cell"),
         "git_of_cells": [json.loads(g) for g in sorted({json.dumps(c.get("git"))
                                                          for c in cells})]}
+    runs = sorted((r for r in log.records.values() if r.get("type") == "run"),
+                  key=lambda r: r["key"])
     payload = {
         "config": config, "versions": versions(),
+        "runs": [{k: v for k, v in r.items() if k not in ("type", "key")} for r in runs],
         "selections": bench.selections, "skipped": bench.skipped,
         "missing_cells": missing,
         "summary": json.loads(summary.to_json(orient="records")) if len(summary) else [],
-        "cells": [{k: v for k, v in c.items() if k not in ("per_user", "params")}
+        "cells": [{k: v for k, v in c.items() if k not in ("per_user", "params", "type")}
                   for c in cells],
-        "params": {c["key"]: c["params"] for c in cells if c["seed"] == cells[0]["seed"]},
+        # every parameter, once per pipeline (the seed is the only one that varies)
+        "params": {f"{c['dataset']}|{c['model']}|{c['label']}": c["params"] for c in cells
+                   if c["seed"] == cells[0]["seed"]},
     }
-    (out / "results.json").write_text(json.dumps(payload, indent=1, default=float))
+    (out / "results.json").write_text(json.dumps(payload, default=float,
+                                                 separators=(",", ":")) + "\n")
     if summary.empty:
         print("no finished cell to report")
         return

@@ -311,3 +311,67 @@ class CellLog:
             handle.flush()
         self.records[record["key"]] = record
         return record
+
+
+# ---------------------------------------------------------------------------------------
+# Compact per-user values: with one held-out item per user (LeaveLastOut, n=1) the three
+# metrics follow from the item's rank, so a user is stored as one small integer.
+# ---------------------------------------------------------------------------------------
+_CODE_TOP20 = 11  # ranked 11th to 20th: Recall@20 = 1, NDCG@10 = HitRate@10 = 0
+
+
+def decode_rank(code: int) -> dict:
+    """NDCG@10, Recall@20 and HitRate@10 of a user whose one held-out item has ``code``
+    (its rank 1-10, or 11 for ranks 11-20)."""
+    if code == _CODE_TOP20:
+        return {"ndcg@10": 0.0, "recall@20": 1.0, "hit_rate@10": 0.0}
+    return {"ndcg@10": float(1.0 / np.log2(code + 1)), "recall@20": 1.0, "hit_rate@10": 1.0}
+
+
+def encode_rank(values: dict) -> int | None:
+    """The rank code of a user's metric values, or None if they do not come from one item."""
+    if values["hit_rate@10"] == 1 and values["ndcg@10"] > 0:
+        code = int(round(2 ** (1.0 / values["ndcg@10"]) - 1))
+    elif values["recall@20"] == 1 and values["hit_rate@10"] == 0:
+        code = _CODE_TOP20
+    else:
+        return None
+    if not 1 <= code <= _CODE_TOP20:
+        return None
+    decoded = decode_rank(code)
+    exact = all(abs(decoded[name] - values[name]) < 1e-5 for name in METRICS)  # 5 decimals
+    return code if exact else None
+
+
+def compact_per_user(quality: pd.DataFrame, all_users) -> dict:
+    """Per-user values of a cell, compactly: users with all zeros are left out (they
+    are the split's other held-out users), one-item users as rank codes, the rest as
+    values (5 decimals)."""
+    codes, values = {}, {}
+    for user, row in zip(quality.index.astype(str), quality.to_dict("records"), strict=True):
+        if not any(row.values()):
+            continue
+        code = encode_rank(row)
+        if code is not None:
+            codes[user] = code
+        else:
+            values[user] = [round(float(row[name]), 5) for name in quality.columns]
+    result = {"columns": list(quality.columns), "rank_codes": codes, "nonzero": values}
+    users = [str(u) for u in quality.index]
+    if sorted(users) != sorted(str(u) for u in all_users):
+        result["users"] = users  # the evaluated users differ from the split's
+    return result
+
+
+def expand_per_user(stored: dict, all_users) -> pd.DataFrame:
+    """The per-user table of :func:`compact_per_user` (zeros restored)."""
+    users = stored.get("users", [str(u) for u in all_users])
+    columns = stored["columns"]
+    position = {user: i for i, user in enumerate(users)}
+    values = np.zeros((len(users), len(columns)))
+    for user, code in stored.get("rank_codes", {}).items():
+        decoded = decode_rank(code)
+        values[position[user]] = [decoded[name] for name in columns]
+    for user, row in stored.get("nonzero", {}).items():
+        values[position[user]] = row
+    return pd.DataFrame(values, index=pd.Index(users, name="user_id"), columns=columns)

@@ -86,6 +86,7 @@ from _protocol import (  # noqa: E402
     CellLog,
     PeakMemory,
     backend_counters,
+    compact_per_user,
     describe,
     git_state,
     leave_last_out,
@@ -110,6 +111,8 @@ class Bench:
         self.skipped: list[dict] = []
         self.selections: list[dict] = []
         self.git = git_state()  # recorded in every cell this invocation runs
+        self.identities = {name: _identity(backend)
+                           for name, backend in (("encoder", encoder), ("llm", llm))}
 
     # ----------------------------------------------------------------- one cell
     def cell(self, spec, model: str, enhancers, seed: int, split: str, train, test,
@@ -119,6 +122,8 @@ class Bench:
                                  threads=args.threads, encoder=self.encoder, llm=self.llm)
         description = {"pipeline": describe(pipeline), "split": split,
                        "split_seed": seed, "dataset": spec.name}
+        if self.llm is not None:  # the model file's fingerprint, not only its path
+            description["llm_identity"] = self.identities["llm"]
         name = label(enhancers)
         key = (f"{spec.name}|{model}|{name}|seed={seed}|{split}|"
                f"{params_hash(description)}")
@@ -164,6 +169,7 @@ class Bench:
                for k in encoder_after},
             "extra": self.step_facts(pipeline),
             "git": self.git,
+            "backends": self.identities,
             "per_user": self.sparse_per_user(quality, split_record),
         }
         self.log.add(record)
@@ -201,16 +207,8 @@ class Bench:
 
     @staticmethod
     def sparse_per_user(quality: pd.DataFrame, split_record: dict) -> dict:
-        """Per-user values where any is non-zero (the rest are zeros): a compact log."""
-        users = [str(u) for u in quality.index]
-        nonzero = quality.to_numpy().any(axis=1)
-        values = {user: [_compact(v) for v in row]
-                  for user, row, keep in zip(users, quality.to_numpy(), nonzero, strict=True)
-                  if keep}
-        result = {"columns": list(quality.columns), "nonzero": values}
-        if sorted(users) != sorted(split_record["test_users"]):
-            result["users"] = users  # evaluated users differ from the split's
-        return result
+        """Per-user values, compactly (see ``_protocol.compact_per_user``)."""
+        return compact_per_user(quality, split_record["test_users"])
 
     @staticmethod
     def step_facts(pipeline) -> dict:
@@ -297,10 +295,15 @@ class Bench:
                         self.cell(spec, model, enhancers, seed, TEST, train, test, row=row)
 
 
-def _compact(value: float):
-    """0/1 metrics as ints, the rest to 5 decimals (ample for a paired test)."""
-    value = round(float(value), 5)
-    return int(value) if value.is_integer() else value
+def _identity(backend):
+    """What determines a backend's results (model file fingerprint and settings)."""
+    if backend is None or not callable(getattr(backend, "identity", None)):
+        return None
+    return backend.identity()
+
+
+def _n_cells(log) -> int:
+    return sum(r.get("type") == "cell" for r in log.records.values())
 
 
 def _split(data, seed: int):
@@ -361,9 +364,19 @@ def main(argv=None):
                           n_gpu_layers=0, cache=cache, verbose=0)
     bench = Bench(args, log, encoder, llm, dry=args.report_only)
     start = time.perf_counter()
+    run = {"type": "run", "key": f"run|{time.strftime('%Y-%m-%dT%H:%M:%S')}",
+           "command": " ".join([Path(sys.executable).name, *sys.argv]),
+           "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git": bench.git,
+           "threads": args.threads, "cells_before": _n_cells(log)}
+    if not args.report_only:
+        log.add(run)  # an interrupted run leaves this line without "seconds"
     bench.run()
+    if not args.report_only:
+        log.add({**run, "seconds": time.perf_counter() - start,
+                 "cells_run": _n_cells(log) - run["cells_before"]})
     config = {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "report_only": args.report_only,
         "datasets": {name: DATASETS[name].description for name in args.datasets},
         "text_columns": {name: list(DATASETS[name].text_columns) for name in args.datasets},
         "models": args.models, "enhancers": args.enhancers, "seeds": args.seeds,
@@ -372,10 +385,11 @@ def main(argv=None):
                  "last interaction by time held out, ties broken by the seed",
         "ranking": "full catalogue, the user's training items excluded",
         "llm": ({"backend": "LlamaCppLLM", "model_path": str(args.gguf),
-                 "identity": describe(llm)} if llm is not None else
+                 "params": describe(llm), "identity": bench.identities["llm"]}
+                if llm is not None else
                 "none: no generative LLM was given (--model); every enhancer ran in its "
                 "encoder-only mode"),
-        "encoder": describe(encoder),
+        "encoder": {"params": describe(encoder), "identity": bench.identities["encoder"]},
         "cache": str(args.cache_dir or default_cache_dir()),
         "model_params": {name: {m: model_params(m, DATASETS[name], args.quick, args.threads)
                                 for m in args.models} for name in args.datasets},
@@ -388,7 +402,6 @@ def main(argv=None):
                         "interval of the lift by bootstrap over users",
         "best": "greedy forward selection on a LeaveLastOut validation split of the "
                 "first seed's training rows (validation NDCG@10)",
-        "run_seconds": time.perf_counter() - start,
         "git_at_report": bench.git,
     }
     write_report(out, log, bench, config)
