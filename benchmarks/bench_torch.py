@@ -33,9 +33,6 @@ import time
 import numpy as np
 import pandas as pd
 import torch
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
-
 from _protocol import (
     RESULTS_DIR,
     leave_last_out,
@@ -46,6 +43,9 @@ from _protocol import (
     versions,
     write_results,
 )
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
+
 from skllmers import InteractionData
 from skllmers.datasets import load_movielens
 from skllmers.recommenders import (
@@ -122,16 +122,16 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int) -> dic
     users = np.arange(data.n_users)
     ours = BPRRecommender(n_factors=N_FACTORS, epochs=epochs, random_state=0)
     theirs = implicit_bpr(N_FACTORS, epochs, threads, 0)
-    ours.fit(data)  # warm-up: imports, thread pools, first allocations
     times = {"torch epoch": [], "implicit epoch": [], "torch recommend": [],
              "implicit recommend": []}
-    for _ in tqdm(range(repeats), desc="speed repeats"):
-        times["torch epoch"].append(time_call(lambda: ours.fit(data)) / epochs)
-        with threadpool_limits(1, "blas"):
+    with threadpool_limits(threads, "blas"):  # numpy's and implicit's products alike
+        ours.fit(data)  # warm-up: imports, thread pools, first allocations
+        for _ in tqdm(range(repeats), desc="speed repeats"):
+            times["torch epoch"].append(time_call(lambda: ours.fit(data)) / epochs)
             times["implicit epoch"].append(
                 time_call(lambda: theirs.fit(csr, show_progress=False)) / epochs)
-        times["torch recommend"].append(time_call(lambda: ours.recommend(data.user_ids, k=10)))
-        with threadpool_limits(1, "blas"):
+            times["torch recommend"].append(
+                time_call(lambda: ours.recommend(data.user_ids, k=10)))
             times["implicit recommend"].append(time_call(lambda: theirs.recommend(
                 users, csr, N=10, filter_already_liked_items=True)))
     medians = {name: median(values) for name, values in times.items()}

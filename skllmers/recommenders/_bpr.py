@@ -110,7 +110,7 @@ class BPRRecommender(TorchRecommender):
     ['d']
     """.format(
         common=COMMON_PARAMETERS.format(
-            epochs=30, batch_size=4096, learning_rate=5e-3, weight_decay=1e-4, loss="bpr",
+            epochs=30, batch_size=8192, learning_rate=1e-2, weight_decay=1e-3, loss="bpr",
             batch_unit="Rows (samples)",
             validation="Share of the real (not augmented) training rows held out for "
                        "early stopping."),
@@ -119,8 +119,8 @@ class BPRRecommender(TorchRecommender):
 
     _parameter_constraints: dict = {**TorchRecommender._parameter_constraints}
 
-    def __init__(self, n_factors=64, *, epochs=30, batch_size=4096, learning_rate=5e-3,
-                 weight_decay=1e-4, loss="bpr", n_negatives=None, adapter="linear",
+    def __init__(self, n_factors=64, *, epochs=30, batch_size=8192, learning_rate=1e-2,
+                 weight_decay=1e-3, loss="bpr", n_negatives=None, adapter="linear",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  device="auto", random_state=None, verbose=False):
         self.n_factors = n_factors

@@ -110,7 +110,7 @@ class LightGCNRecommender(TorchRecommender):
     ['d']
     """.format(
         common=COMMON_PARAMETERS.format(
-            epochs=30, batch_size=4096, learning_rate=5e-3, weight_decay=1e-4, loss="bpr",
+            epochs=30, batch_size=4096, learning_rate=2e-2, weight_decay=1e-4, loss="bpr",
             batch_unit="Rows (samples)",
             validation="Share of the real (not augmented) training rows held out for "
                        "early stopping (they are not edges of the graph)."),
@@ -123,7 +123,7 @@ class LightGCNRecommender(TorchRecommender):
     }
 
     def __init__(self, n_factors=64, *, n_layers=3, epochs=30, batch_size=4096,
-                 learning_rate=5e-3, weight_decay=1e-4, loss="bpr", n_negatives=None,
+                 learning_rate=2e-2, weight_decay=1e-4, loss="bpr", n_negatives=None,
                  adapter="linear", early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, device="auto", random_state=None, verbose=False):
         self.n_factors = n_factors

@@ -184,7 +184,7 @@ class SASRecRecommender(TorchRecommender):
     ['c']
     """.format(
         common=COMMON_PARAMETERS.format(
-            epochs=100, batch_size=128, learning_rate=1e-3, weight_decay=0.0,
+            epochs=50, batch_size=128, learning_rate=5e-3, weight_decay=0.0,
             loss="sampled_softmax", batch_unit="History windows",
             validation="Share of the users whose latest real row is held out for early "
                        "stopping (users with at least 3 real rows)."),
@@ -209,7 +209,7 @@ class SASRecRecommender(TorchRecommender):
     }
 
     def __init__(self, n_factors=64, *, max_len=50, n_layers=2, n_heads=1, dropout=0.2,
-                 epochs=100, batch_size=128, learning_rate=1e-3, weight_decay=0.0,
+                 epochs=50, batch_size=128, learning_rate=5e-3, weight_decay=0.0,
                  loss="sampled_softmax", n_negatives=None, adapter="linear",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  device="auto", random_state=None, verbose=False):
@@ -291,7 +291,7 @@ class SASRecRecommender(TorchRecommender):
             valid = batch.shared.unsqueeze(0) != codes.unsqueeze(1)
         else:
             negative_rows = module.items(batch.negatives[real])
-            negative = torch.bmm(negative_rows, states.unsqueeze(2)).squeeze(2)
+            negative = (negative_rows * states.unsqueeze(1)).sum(dim=2)
             valid = None
         per_position = ranking_loss(self.loss, positive, negative, valid)
         loss = (per_position * batch.weights[:, 1:][real]).mean()

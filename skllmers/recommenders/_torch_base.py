@@ -41,7 +41,7 @@ COMMON_PARAMETERS = """\
         against ``n_negatives`` uniformly drawn items shared by the batch.
     n_negatives : int, default=None
         Negatives per positive for ``"bpr"``/``"bce"`` (drawn among the items the user
-        does not know), or per batch for ``"sampled_softmax"``. ``None``: 1, or 256 for
+        does not know), or per batch for ``"sampled_softmax"``. ``None``: 1, or 1024 for
         ``"sampled_softmax"``.
     adapter : {{"linear", "mlp"}}, default="linear"
         The trainable map from frozen LLM item vectors to ``n_factors`` (an
@@ -214,7 +214,7 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
     def _negatives_per_sample(self) -> int:
         if self.n_negatives is not None:
             return int(self.n_negatives)
-        return 256 if self.loss == "sampled_softmax" else 1
+        return 1024 if self.loss == "sampled_softmax" else 1
 
     # ------------------------------------------------------------------ model-specific
     @abstractmethod
