@@ -111,28 +111,42 @@ def n_factors(spec: DatasetSpec) -> int:
 
 def model_params(name: str, spec: DatasetSpec, quick: bool, threads: int) -> dict:
     """Hyper-parameters of a base model for a data set (sized by a short check on seed 0;
-    the torch batch sizes give a few dozen steps per epoch on each data set)."""
+    the torch batch sizes give a few dozen steps per epoch on each data set).
+
+    Every parameter that changes a result is pinned here, not left to the library's
+    defaults: those move (the torch defaults were retuned, and ``n_negatives=None``
+    changed meaning for SASRec, while the committed runs were going), and a default
+    that changes silently would mix two models under one name.
+    """
     d = n_factors(spec)
     small = spec.size == "small"
-    torch_common = {"n_factors": d, "device": "cpu"}
+    torch_common = {"n_factors": d, "adapter": "linear", "early_stopping": False,
+                    "validation_fraction": 0.1, "n_iter_no_change": 5, "device": "cpu"}
     if name == "Popularity":
-        return {}
+        return {"use_weights": True}
     if name == "EASE":
-        return {"l2": 200.0}
+        return {"l2": 200.0, "implicit": True, "max_items": 20_000}
     if name == "ALS":
         return {"n_factors": d, "regularization": 1.0 if small else 0.01,
                 "alpha": 10.0 if small else 1.0, "iterations": 10 if quick else 15,
                 "num_threads": threads, "use_gpu": False}
     if name == "LightFM":
-        return {"n_factors": d, "epochs": 10 if quick else 30, "num_threads": threads}
+        return {"n_factors": d, "loss": "warp", "learning_rate": 0.05, "item_alpha": 0.0,
+                "user_alpha": 0.0, "epochs": 10 if quick else 30, "num_threads": threads,
+                "use_features": True, "feature_weight": 1.0}
     if name in ("BPR", "LightGCN"):
         params = {**torch_common, "batch_size": 256 if small else 1024,
-                  "learning_rate": 5e-3, "epochs": (20 if quick else 40) if small
-                  else (15 if quick else 30)}
+                  "learning_rate": 5e-3, "weight_decay": 1e-4, "loss": "bpr",
+                  "n_negatives": 1,
+                  "epochs": (20 if quick else 40) if small else (15 if quick else 30)}
+        if name == "LightGCN":
+            params["n_layers"] = 3
         return params
     if name == "SASRec":
         return {**torch_common, "batch_size": 64 if small else 128,
-                "learning_rate": 3e-3 if small else 1e-3, "max_len": 50,
+                "learning_rate": 3e-3 if small else 1e-3, "weight_decay": 0.0,
+                "loss": "sampled_softmax", "n_negatives": 256, "max_len": 50,
+                "n_layers": 2, "n_heads": 1, "dropout": 0.2,
                 "epochs": (10 if quick else 30) if small else (20 if quick else 100)}
     raise ValueError(f"unknown model {name!r}; use one of {MODELS}")
 
@@ -169,17 +183,15 @@ def make_enhancer(kind: str, model: str, spec: DatasetSpec, seed: int, *, encode
         target = "item" if model == "SASRec" else "both"
         return LLMSummaryFeaturizer(
             llm, encoder, target=target, text_columns=columns, n_components=16,
-            max_history=30, unseen_items="encode", unseen_users="zeros", random_state=seed)
+            max_history=30, random_state=seed)
     if kind == "init":
-        # unseen_items pinned: the library's default changed from "encode" to "zeros"
-        # after the committed runs (no effect here: test rows share the fit's id map).
         return LLMEmbeddingInitializer(
-            encoder, n_components=n_factors(spec), mode="init", text_columns=columns,
-            unseen_items="encode", random_state=seed)
+            encoder, n_components=n_factors(spec), mode="init", reduction="pca",
+            target_std=0.1, text_columns=columns, random_state=seed)
     if kind == "guidance":
         return GuidanceRegularizer(
-            encoder, llm=llm, weight=1e-2, kind="contrastive", n_recent=20,
-            text_columns=columns, random_state=seed)
+            encoder, llm=llm, profiles="both", weight=1e-2, temperature=0.2,
+            kind="contrastive", n_recent=20, text_columns=columns, random_state=seed)
     raise ValueError(f"unknown enhancer {kind!r}; use one of {ENHANCERS}")
 
 

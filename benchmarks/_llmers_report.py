@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -401,7 +402,11 @@ def write_report(out: Path, log, bench, config: dict) -> None:
         return
     text = markdown(summary, bench, config)
     if missing:
-        text += f"\n{len(missing)} planned cell(s) not run yet (see results.json).\n"
+        note = (f"{len(missing)} planned cell(s) are not in the log: not run yet, or a "
+                "parameter changed since they ran (the key hashes every parameter); "
+                "see missing_cells in results.json.")
+        print(note, file=sys.stderr)
+        text += f"\n{note}\n"
     (out / "results.md").write_text(text)
     plot_lift(summary, out / "lift.png")
     plot_cost(summary, out / "cost.png")

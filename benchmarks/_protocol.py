@@ -250,9 +250,11 @@ def describe(obj):
     return repr(obj)
 
 
-#: Parameters that never change a result (where the cache lives, how chatty a backend
-#: is): left out of the hash, so a rerun with another cache folder reuses the cells.
-NEUTRAL_PARAMS = frozenset({"cache", "verbose"})
+#: Parameters that never change a result here (where the cache lives, how chatty a
+#: backend is, and what a transformer does with ids it did not see at fit: a split's
+#: train and test share their id maps): left out of the hash, so a rerun with another
+#: cache folder, or after such a default changed, reuses the cells.
+NEUTRAL_PARAMS = frozenset({"cache", "verbose", "unseen_items", "unseen_users"})
 
 
 def _without_neutral(description):
