@@ -38,6 +38,22 @@ def make_model(name, **params):
     return CLASSES[name](**{**FAST_PARAMS[name], **params})
 
 
+_FITTED = {}
+
+
+def fitted(name, data, **params):
+    """``make_model(name, **params)`` fitted on ``data``, memoised for the session.
+
+    Only for models a test reads and never changes (fits are deterministic, so a
+    cached one equals a fresh one). The cache holds ``data`` too, so its ``id`` is not
+    reused while the entry lives.
+    """
+    key = (name, id(data), tuple(sorted(params.items())))
+    if key not in _FITTED:
+        _FITTED[key] = (data, make_model(name, **params).fit(data))
+    return _FITTED[key][1]
+
+
 def clustered_data(n_users=120, per_user=8, seed=0):
     """Users of cluster ``u % 3`` pick items of their cluster (popularity decays inside a
     cluster) plus one random item; random timestamps. Item code order is shuffled."""

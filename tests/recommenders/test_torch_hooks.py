@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fixture)
     clustered_data,
+    fitted,
     item_clusters,
     leave_last_out,
     linear_cka,
@@ -57,7 +58,7 @@ def assert_same_model(first, second):
 def test_guidance_of_weight_zero_is_the_unguided_model(name, kind, split, targets):
     train, _ = split
     guidance = GuidanceTargets(*targets, weight=0.0, kind=kind)
-    assert_same_model(make_model(name).fit(train),
+    assert_same_model(fitted(name, train),
                       make_model(name).fit(train.with_artifacts(guidance=guidance)))
 
 
@@ -69,7 +70,7 @@ def test_guidance_aligns_embeddings_with_the_targets(name, kind, mask_ratio, spl
     guidance = GuidanceTargets(item_targets, user_targets, weight=0.5, kind=kind,
                                mask_ratio=mask_ratio)
     params = {"learning_rate": 0.01} if name == "sasrec" else {}  # move faster
-    plain = make_model(name, **params).fit(train)
+    plain = fitted(name, train, **params)
     guided = make_model(name, **params).fit(train.with_artifacts(guidance=guidance))
 
     def alignment(model):
@@ -83,7 +84,7 @@ def test_guidance_aligns_embeddings_with_the_targets(name, kind, mask_ratio, spl
 def test_guidance_on_items_only(name, split, targets):
     train, _ = split
     guidance = {"item_targets": targets[0], "weight": 0.5}  # a mapping works too
-    plain = make_model(name).fit(train)
+    plain = fitted(name, train)
     guided = make_model(name).fit(train.with_artifacts(guidance=guidance))
     assert (linear_cka(guided.item_factors_, targets[0])
             > linear_cka(plain.item_factors_, targets[0]) + 0.1)
@@ -93,7 +94,7 @@ def test_guidance_skips_codes_without_target(split, targets):
     # rows of zeros mean "no target": all-zero targets leave nothing to align
     train, _ = split
     empty = GuidanceTargets(item_targets=np.zeros_like(targets[0]), weight=1.0)
-    assert_same_model(make_model("bpr").fit(train),
+    assert_same_model(fitted("bpr", train),
                       make_model("bpr").fit(train.with_artifacts(guidance=empty)))
 
 
@@ -112,7 +113,7 @@ def test_init_from_informative_vectors_helps_rare_items(name, learning_rate, rar
     # edge of a rare item dominates its propagated representation)
     train, test, vectors = rare
     init = EmbeddingInit(vectors * (0.1 / vectors.std()), mode="init")
-    plain = make_model(name, learning_rate=learning_rate).fit(train).score(test)
+    plain = fitted(name, train, learning_rate=learning_rate).score(test)
     started = make_model(name, learning_rate=learning_rate).fit(
         train.with_artifacts(item_embeddings=init)).score(test)
     assert started > plain + 0.04
@@ -157,7 +158,7 @@ def test_frozen_vectors_without_id_keep_the_llm_geometry(name, params, rare):
 def test_frozen_vectors_help_rare_items(name, adapter, rare):
     train, test, vectors = rare
     frozen = EmbeddingInit(vectors, mode="frozen", add_id_embedding=False)
-    plain = make_model(name, adapter=adapter).fit(train).score(test)
+    plain = fitted(name, train).score(test)  # (the adapter is unused without vectors)
     adapted = make_model(name, adapter=adapter).fit(
         train.with_artifacts(item_embeddings=frozen)).score(test)
     assert adapted > plain + 0.04
@@ -166,7 +167,7 @@ def test_frozen_vectors_help_rare_items(name, adapter, rare):
 def test_frozen_vectors_with_id_embedding_stay_closer_to_the_llm_geometry(rare):
     train, _, vectors = rare
     frozen = EmbeddingInit(vectors, mode="frozen", add_id_embedding=True)
-    plain = make_model("bpr").fit(train)
+    plain = fitted("bpr", train)
     dual = make_model("bpr").fit(train.with_artifacts(item_embeddings=frozen))
     assert linear_cka(dual.item_factors_, vectors) > linear_cka(plain.item_factors_, vectors) + 0.1
 
@@ -175,7 +176,7 @@ def test_frozen_vectors_with_id_embedding_stay_closer_to_the_llm_geometry(rare):
 @pytest.mark.parametrize("name", MODELS)
 def test_item_features_help_rare_items(name, rare):
     train, test, vectors = rare
-    plain = make_model(name).fit(train).score(test)
+    plain = fitted(name, train).score(test)
     featured = make_model(name).fit(train.with_artifacts(item_features=vectors)).score(test)
     assert featured > plain + 0.04
 
@@ -185,7 +186,7 @@ def test_user_features_shape_the_user_factors(name, split):
     train, _ = split
     clusters = np.asarray(train.user_ids) % 3
     features = np.eye(3, dtype=np.float32)[clusters]
-    plain = make_model(name).fit(train)
+    plain = fitted(name, train)
     featured = make_model(name).fit(train.with_artifacts(user_features=features))
     assert linear_cka(featured.user_factors_, features) > linear_cka(plain.user_factors_, features)
 
@@ -226,15 +227,16 @@ def out_of_cluster_rows(split):
 def test_augmented_rows_of_weight_zero_are_no_rows(name, split, out_of_cluster_rows):
     train, _ = split
     augmented = train.with_added_rows(*out_of_cluster_rows, weight=0.0)
-    assert_same_model(make_model(name).fit(train), make_model(name).fit(augmented))
+    assert_same_model(fitted(name, train), make_model(name).fit(augmented))
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_augmented_rows_raise_their_items_by_their_weight(name, split, out_of_cluster_rows):
     train, _ = split
     users, items = out_of_cluster_rows
-    ranks = [rank_of(make_model(name).fit(train.with_added_rows(users, items, weight=w)),
-                     users, items) for w in (0.0, 0.3, 3.0)]
+    ranks = [rank_of(fitted(name, train), users, items)] + [
+        rank_of(make_model(name).fit(train.with_added_rows(users, items, weight=w)), users,
+                items) for w in (0.3, 3.0)]
     assert ranks[0] > ranks[1] > ranks[2]
 
 
@@ -258,7 +260,7 @@ def triples(split):
 def test_explicit_negatives_lower_their_scores(name, loss, split, triples):
     train, _ = split
     params = dict(loss=loss, n_negatives=16 if loss == "sampled_softmax" else 1)
-    plain = make_model(name, **params).fit(train)
+    plain = fitted(name, train, **params)
     taught = make_model(name, **params).fit(train.with_artifacts(negatives=triples))
     users, negatives = triples[:, 0], triples[:, 2]
     assert rank_of(taught, users, negatives) > rank_of(plain, users, negatives) + 1.5
@@ -267,7 +269,7 @@ def test_explicit_negatives_lower_their_scores(name, loss, split, triples):
 def test_empty_negatives_change_nothing(split):
     train, _ = split
     empty = np.zeros((0, 3), dtype=np.int64)
-    assert_same_model(make_model("bpr").fit(train),
+    assert_same_model(fitted("bpr", train),
                       make_model("bpr").fit(train.with_artifacts(negatives=empty)))
 
 

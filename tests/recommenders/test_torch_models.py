@@ -10,6 +10,7 @@ from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fix
     Popularity,
     clustered_data,
     cyclic_data,
+    fitted,
     leave_last_out,
     make_model,
     one_torch_thread,
@@ -36,20 +37,20 @@ def cyclic_split():
 def test_beats_popularity_on_clustered_data(name, clustered_split):
     train, test = clustered_split
     baseline = Popularity().fit(train).score(test)
-    assert make_model(name).fit(train).score(test) > baseline + 0.15
+    assert fitted(name, train).score(test) > baseline + 0.15
 
 
 def test_sasrec_learns_the_order_that_others_cannot(cyclic_split):
     train, test = cyclic_split
-    sasrec = make_model("sasrec").fit(train).score(test)
+    sasrec = fitted("sasrec", train).score(test)
     assert sasrec > 0.85
-    assert sasrec > make_model("bpr").fit(train).score(test) + 0.2
+    assert sasrec > fitted("bpr", train).score(test) + 0.2
     assert sasrec > Popularity().fit(train).score(test) + 0.5
 
 
 def test_sasrec_recommends_after_the_latest_training_item(cyclic_split):
     train, _ = cyclic_split
-    model = make_model("sasrec").fit(train)
+    model = fitted("sasrec", train)
     indptr, items = train.user_sequences(random_state=0)
     latest = np.asarray(train.item_ids)[items[indptr[1:] - 1]]
     top = model.recommend(train.user_ids, k=1, exclude_seen=False)["item_id"].to_numpy()
@@ -86,7 +87,7 @@ def test_lightgcn_propagation_smooths_over_the_graph(clustered_split):
         mean_items = seen @ model.item_factors_
         return np.mean(np.sum(_unit(mean_items) * _unit(model.user_factors_), axis=1))
 
-    assert closeness(make_model("lightgcn").fit(train)) > closeness(make_model("bpr").fit(train))
+    assert closeness(fitted("lightgcn", train)) > closeness(fitted("bpr", train))
 
 
 def _unit(x):
@@ -97,7 +98,7 @@ def _unit(x):
 @pytest.mark.parametrize("name", MODELS)
 def test_same_seed_same_model(name, clustered_split):
     train, _ = clustered_split
-    first, second = make_model(name).fit(train), make_model(name).fit(train)
+    first, second = fitted(name, train), make_model(name).fit(train)
     np.testing.assert_array_equal(first.item_factors_, second.item_factors_)
     np.testing.assert_array_equal(first.user_factors_, second.user_factors_)
     assert first.loss_curve_ == second.loss_curve_
