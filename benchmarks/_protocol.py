@@ -257,13 +257,26 @@ def describe(obj):
 NEUTRAL_PARAMS = frozenset({"cache", "verbose", "unseen_items", "unseen_users"})
 
 
+#: Parameters that matter only when a sibling parameter has a given value (a later
+#: option, e.g. GuidanceRegularizer's ``n_neighbors`` for ``kind="distillation"``): left
+#: out of the hash otherwise, so cells run before the option existed keep their keys.
+CONDITIONAL_PARAMS = {"n_neighbors": ("kind", "distillation")}
+
+
 def _without_neutral(description):
     if isinstance(description, dict):
         return {key: _without_neutral(value) for key, value in description.items()
-                if key not in NEUTRAL_PARAMS}
+                if key not in NEUTRAL_PARAMS and _relevant(key, description)}
     if isinstance(description, list):
         return [_without_neutral(value) for value in description]
     return description
+
+
+def _relevant(key, siblings: dict) -> bool:
+    if key not in CONDITIONAL_PARAMS:
+        return True
+    other, value = CONDITIONAL_PARAMS[key]
+    return siblings.get(other) == value
 
 
 def params_hash(description) -> str:

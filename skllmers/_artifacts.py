@@ -26,7 +26,7 @@ __all__ = ["EmbeddingInit", "GuidanceTargets", "ARTIFACT_KEYS"]
 
 ARTIFACT_KEYS = ("item_features", "user_features", "item_embeddings", "guidance", "negatives")
 EMBEDDING_MODES = ("init", "frozen")
-GUIDANCE_KINDS = ("contrastive", "generative")
+GUIDANCE_KINDS = ("contrastive", "generative", "distillation")
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,11 +78,17 @@ class GuidanceTargets:
         Weight of the alignment loss added to the recommendation loss (0 = unguided).
     temperature : float, default=0.2
         InfoNCE temperature (``kind="contrastive"``).
-    kind : {"contrastive", "generative"}, default="contrastive"
+    kind : {"contrastive", "generative", "distillation"}, default="contrastive"
         RLMRec-Con (InfoNCE between model embeddings and an MLP projection of the
-        targets) or RLMRec-Gen (reconstruct the target from masked embeddings).
+        targets), RLMRec-Gen (reconstruct the target from masked embeddings), or
+        retrieval self-distillation in the spirit of LLM-ESR (pull each user's or
+        item's embedding toward the mean embedding of the ``n_neighbors`` users or
+        items nearest to it in target space).
     mask_ratio : float, default=0.1
         Share of embeddings masked per batch for ``kind="generative"``.
+    n_neighbors : int, default=10
+        Neighbours in target space (cosine) per user or item, for
+        ``kind="distillation"``.
 
     Examples
     --------
@@ -98,6 +104,7 @@ class GuidanceTargets:
     temperature: float = 0.2
     kind: str = "contrastive"
     mask_ratio: float = 0.1
+    n_neighbors: int = 10
 
     def __post_init__(self):
         if self.item_targets is None and self.user_targets is None:
@@ -114,6 +121,9 @@ class GuidanceTargets:
             raise ValueError(f"temperature must be > 0, got {self.temperature!r}.")
         if not 0 < self.mask_ratio <= 1:
             raise ValueError(f"mask_ratio must be in (0, 1], got {self.mask_ratio!r}.")
+        if isinstance(self.n_neighbors, bool) or not (
+                isinstance(self.n_neighbors, (int, np.integer)) and self.n_neighbors >= 1):
+            raise ValueError(f"n_neighbors must be an int >= 1, got {self.n_neighbors!r}.")
 
 
 def _as_matrix(values, name: str) -> np.ndarray:

@@ -37,7 +37,10 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
     ``weight``, between its own user/item embeddings and the targets (RLMRec):
     ``kind="contrastive"`` is RLMRec-Con (InfoNCE against an MLP projection of the
     targets), ``kind="generative"`` RLMRec-Gen (reconstruct the targets from masked
-    embeddings). Serving never calls the encoder or the LLM.
+    embeddings), ``kind="distillation"`` a retrieval self-distillation after LLM-ESR
+    (pull each user or item toward the mean embedding of the ``n_neighbors`` users or
+    items most similar to it in LLM space; useful for long-tail users). Serving never
+    calls the encoder or the LLM.
 
     ``weight=0`` trains exactly the unguided model, so a grid over ``weight`` that
     includes 0 includes the baseline.
@@ -60,10 +63,13 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         Weight of the alignment loss (RLMRec-Con used 1e-2 on LightGCN); 0 disables it.
     temperature : float, default=0.2
         InfoNCE temperature of ``kind="contrastive"``.
-    kind : {"contrastive", "generative"}, default="contrastive"
-        RLMRec-Con or RLMRec-Gen.
+    kind : {"contrastive", "generative", "distillation"}, default="contrastive"
+        RLMRec-Con, RLMRec-Gen, or LLM-ESR-style retrieval self-distillation.
     mask_ratio : float, default=0.1
         Share of embeddings masked per batch with ``kind="generative"``.
+    n_neighbors : int, default=10
+        Neighbours in LLM space (cosine of the profile embeddings) each user or item
+        is pulled toward, with ``kind="distillation"``.
     n_recent : int, default=20
         A user's profile is built from this many of the user's latest training items.
     text_columns : list of str, optional
@@ -138,6 +144,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "kind": [StrOptions(set(GUIDANCE_KINDS))],
         "mask_ratio": [Interval(Real, 0, 1, closed="right")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_recent": [Interval(Integral, 1, None, closed="left")],
         "text_columns": ["array-like", None],
         "item_prompt": [str],
@@ -146,9 +153,9 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
     }
 
     def __init__(self, encoder=None, *, llm=None, profiles="both", weight=1e-2,
-                 temperature=0.2, kind="contrastive", mask_ratio=0.1, n_recent=20,
-                 text_columns=None, item_prompt=ITEM_PROMPT, user_prompt=USER_PROMPT,
-                 random_state=None):
+                 temperature=0.2, kind="contrastive", mask_ratio=0.1, n_neighbors=10,
+                 n_recent=20, text_columns=None, item_prompt=ITEM_PROMPT,
+                 user_prompt=USER_PROMPT, random_state=None):
         self.encoder = encoder
         self.llm = llm
         self.profiles = profiles
@@ -156,6 +163,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         self.temperature = temperature
         self.kind = kind
         self.mask_ratio = mask_ratio
+        self.n_neighbors = n_neighbors
         self.n_recent = n_recent
         self.text_columns = text_columns
         self.item_prompt = item_prompt
@@ -236,6 +244,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
             temperature=float(self.temperature),
             kind=self.kind,
             mask_ratio=float(self.mask_ratio),
+            n_neighbors=int(self.n_neighbors),
         )
         return X.with_artifacts(guidance=targets)
 

@@ -31,6 +31,12 @@ def test_attaches_guidance_targets_with_loss_settings(small_data):
     assert "guidance" not in small_data.artifacts
 
 
+def test_distillation_settings_reach_the_targets(small_data):
+    targets = _guide(kind="distillation", n_neighbors=3).fit_transform(
+        small_data).artifacts["guidance"]
+    assert (targets.kind, targets.n_neighbors) == ("distillation", 3)
+
+
 def test_item_targets_embed_item_text(small_data):
     guide = _guide().fit(small_data)
     texts = small_data.item_text().tolist()
@@ -119,6 +125,7 @@ def test_clone_pickle_and_set_params(small_data):
     ({"kind": "distill"}, "'kind' parameter"),
     ({"profiles": "all"}, "'profiles' parameter"),
     ({"n_recent": 0}, "'n_recent' parameter"),
+    ({"n_neighbors": 0}, "'n_neighbors' parameter"),
     ({"llm": _llm(), "item_prompt": "Describe {item}"}, "item_prompt must be"),
     ({"llm": _llm(), "user_prompt": "No history field"}, "user_prompt must contain"),
 ])

@@ -96,6 +96,15 @@ def test_guidance_beats_base_lightgcn(signal, base_scores, kind, margin):
     assert enhanced > base + margin, (kind, base, enhanced)
 
 
+def test_distillation_beats_base_bpr(signal, base_scores):
+    # LLM-ESR-style: each user and item is pulled toward its neighbours in text space
+    train, test = signal
+    guide = GuidanceRegularizer(HashingEncoder(embed_dim=256), kind="distillation",
+                                weight=0.2, n_neighbors=10)
+    enhanced = _ndcg(make_pipeline(guide, _bpr()), train, test)
+    assert enhanced > base_scores["bpr"] + 0.03, (base_scores["bpr"], enhanced)
+
+
 # ---------------------------------------------------------------------- weight 0
 @pytest.mark.parametrize("name", list(TORCH_MODELS))
 @pytest.mark.parametrize("with_init", [False, True])

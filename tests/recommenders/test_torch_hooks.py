@@ -53,7 +53,7 @@ def assert_same_model(first, second):
 
 
 # ---------------------------------------------------------------------- guidance
-@pytest.mark.parametrize("kind", ["contrastive", "generative"])
+@pytest.mark.parametrize("kind", ["contrastive", "generative", "distillation"])
 @pytest.mark.parametrize("name", MODELS)
 def test_guidance_of_weight_zero_is_the_unguided_model(name, kind, split, targets):
     train, _ = split
@@ -78,6 +78,34 @@ def test_guidance_aligns_embeddings_with_the_targets(name, kind, mask_ratio, spl
                 + linear_cka(model.user_factors_, user_targets)) / 2
 
     assert alignment(guided) > alignment(plain) + 0.05
+
+
+def neighbour_agreement(factors, targets, k=5):
+    """Mean cosine between each row's factors and the mean of its k target-space
+    neighbours' factors."""
+    import torch
+
+    from skllmers.recommenders._torch._guidance import nearest_neighbors
+
+    target = torch.from_numpy(targets)
+    neighbors = nearest_neighbors(target, target.abs().sum(dim=1) > 0, k).numpy()
+    teacher = factors[neighbors].mean(axis=1)
+    cosine = (factors * teacher).sum(axis=1) / (
+        np.linalg.norm(factors, axis=1) * np.linalg.norm(teacher, axis=1) + 1e-12)
+    return float(cosine.mean())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_distillation_pulls_rows_toward_their_llm_neighbours(name, split, targets):
+    train, _ = split
+    item_targets, user_targets = targets
+    guidance = GuidanceTargets(item_targets, user_targets, weight=1.0, kind="distillation",
+                               n_neighbors=5)
+    params = {"learning_rate": 0.01} if name == "sasrec" else {}
+    plain = fitted(name, train, **params)
+    guided = make_model(name, **params).fit(train.with_artifacts(guidance=guidance))
+    assert (neighbour_agreement(guided.item_factors_, item_targets)
+            > neighbour_agreement(plain.item_factors_, item_targets) + 0.05)
 
 
 @pytest.mark.parametrize("name", MODELS)

@@ -11,7 +11,11 @@ from skllmers.recommenders._torch import _sampling
 from skllmers.recommenders._torch._device import Seeds, resolve_device, seeded_torch
 from skllmers.recommenders._torch._embeddings import EntityEmbedding
 from skllmers.recommenders._torch._graph import normalized_adjacency, propagate
-from skllmers.recommenders._torch._guidance import MAX_ALIGNED_ROWS, GuidanceHead
+from skllmers.recommenders._torch._guidance import (
+    MAX_ALIGNED_ROWS,
+    GuidanceHead,
+    nearest_neighbors,
+)
 from skllmers.recommenders._torch._losses import l2_penalty, ranking_loss
 from skllmers.recommenders._torch._rows import TrainingRows
 from skllmers.recommenders._torch._sampling import KnownPairs, sample_negatives
@@ -217,6 +221,51 @@ def test_generative_guidance_masks_a_share_of_at_most_the_cap():
     table = torch.zeros(4, 3)
     masked = head.masked_input(table + 1, torch.tensor([1]))
     assert masked[1].tolist() == head.mask_token.tolist() and masked[0].tolist() == [1, 1, 1]
+
+
+@pytest.mark.parametrize("chunk", [3, 2048])
+def test_nearest_neighbors_match_a_brute_force_search(chunk):
+    rng = np.random.default_rng(0)
+    targets = rng.normal(size=(40, 6)).astype(np.float32)
+    targets[[4, 17]] = 0  # no target: never anybody's neighbour
+    has_target = np.abs(targets).sum(axis=1) > 0
+    found = nearest_neighbors(torch.from_numpy(targets), torch.from_numpy(has_target), 5,
+                              chunk=chunk).numpy()
+    unit = targets / np.maximum(np.linalg.norm(targets, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    similarity[:, ~has_target] = -np.inf
+    np.fill_diagonal(similarity, -np.inf)
+    expected = np.argsort(-similarity, axis=1, kind="stable")[:, :5]
+    assert not np.isin(found, [4, 17]).any()
+    # rows without a target have arbitrary neighbours (they are never selected)
+    np.testing.assert_array_equal(np.sort(found[has_target], axis=1),
+                                  np.sort(expected[has_target], axis=1))
+
+
+def test_nearest_neighbors_need_two_rows_with_a_target():
+    one = torch.zeros(5, 3)
+    one[2] = 1.0
+    assert nearest_neighbors(one, one.abs().sum(dim=1) > 0, 4) is None
+    two = one.clone()
+    two[3] = 1.0  # k is capped at the rows available
+    assert nearest_neighbors(two, two.abs().sum(dim=1) > 0, 4).shape == (5, 1)
+
+
+def test_distillation_pulls_toward_the_neighbours_last_embeddings():
+    targets = np.array([[1, 0], [1, 0.1], [0, 1], [0.1, 1]], np.float32)
+    head = GuidanceHead(GuidanceTargets(item_targets=targets, kind="distillation",
+                                        n_neighbors=1, weight=1.0), 2, seed=0, device=CPU)
+    assert head.items_neighbors.tolist() == [[1], [0], [3], [2]]
+    first = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    # items 0 and 2 come first: their neighbours 1 and 3 were never seen, nothing to learn
+    assert head.loss("items", torch.tensor([0, 2]), first).item() == 0.0
+    student = torch.tensor([[0.0, 1.0], [0.0, 1.0]], requires_grad=True)
+    loss = head.loss("items", torch.tensor([1, 3]), student)
+    # item 1's teacher is item 0's banked (1, 0): cosine 0; item 3's is (0, 1): cosine 1
+    assert loss.item() == pytest.approx(0.5)
+    loss.backward()
+    assert student.grad[0].abs().sum() > 0 and first.grad is None  # teachers are detached
+    assert head.items_bank[1].tolist() == [0.0, 1.0]
 
 
 def test_guidance_head_leaves_the_global_random_stream_alone():
