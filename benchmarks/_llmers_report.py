@@ -142,6 +142,54 @@ def _na_reasons(bench, dataset):
             if s.get("dataset") == dataset and "model" in s}
 
 
+def compact_pivot(table: pd.DataFrame, bench, dataset: str):
+    """The enhancer columns present, and per model the lines of each cell: NDCG@10
+    mean ± std, then (enhancers) the lift and p, then (``best``) the stack."""
+    na = _na_reasons(bench, dataset)
+    models = list(dict.fromkeys(table["model"]))
+    present = [r for r in ROWS if r in set(table["enhancer"]) or
+               any((m, r) in na for m in models)]
+    pivot = []
+    for model in models:
+        cells = []
+        for row in present:
+            match = table[(table["model"] == model) & (table["enhancer"] == row)]
+            if match.empty:
+                cells.append(["n/a" if (model, row) in na else ""])
+                continue
+            r = match.iloc[0].to_dict()
+            lines = [f"{r['ndcg@10 mean']:.4f} ± {r['ndcg@10 std']:.4f}"]
+            if row != "none":
+                lines.append(f"{_lift(r, 'ndcg@10').split(' [')[0]} p={_p(r, 'ndcg@10')}")
+            if row == "best":
+                lines.append(f"= {r['stack']}")
+            cells.append(lines)
+        pivot.append((model, cells))
+    return present, pivot
+
+
+def restructuredtext(summary: pd.DataFrame, bench, config: dict) -> str:
+    """The compact NDCG@10 pivot of each data set as RST list-tables (for the docs)."""
+    lines = []
+    for dataset, table in summary.groupby("dataset", sort=False):
+        present, pivot = compact_pivot(table, bench, dataset)
+        seeds = int(table["seeds"].max())
+        lines += [f".. list-table:: {dataset}: NDCG@10 (mean ± std over {seeds} seeds), "
+                  "lift over the model alone and paired Wilcoxon p (* p < 0.05)",
+                  "   :header-rows: 1", "", "   * - model"]
+        lines += [f"     - {name}" for name in present]
+        for model, cells in pivot:
+            lines.append(f"   * - {model}")
+            for cell in cells:
+                if cell == [""]:
+                    lines.append("     -")
+                    continue
+                lines.append(f"     - | {cell[0]}")
+                lines += [f"       | {line}" for line in cell[1:]]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def markdown(summary: pd.DataFrame, bench, config: dict) -> str:
     lines = []
     for dataset, table in summary.groupby("dataset", sort=False):
@@ -156,27 +204,12 @@ def markdown(summary: pd.DataFrame, bench, config: dict) -> str:
                   "[bootstrap 95% interval]; p: paired Wilcoxon over users "
                   "(* p < 0.05).", ""]
         na = _na_reasons(bench, dataset)
-        models = list(dict.fromkeys(table["model"]))
-        present = [r for r in ROWS if r in set(table["enhancer"]) or
-                   any((m, r) in na for m in models)]
         # 1. compact pivot: NDCG@10 and its lift
+        present, pivot = compact_pivot(table, bench, dataset)
         lines.append("| model | " + " | ".join(present) + " |")
         lines.append("|:--|" + "--:|" * len(present))
-        for model in models:
-            cells = []
-            for row in present:
-                match = table[(table["model"] == model) & (table["enhancer"] == row)]
-                if match.empty:
-                    cells.append("n/a" if (model, row) in na else "")
-                    continue
-                r = match.iloc[0].to_dict()
-                text = f"{r['ndcg@10 mean']:.4f} ± {r['ndcg@10 std']:.4f}"
-                if row != "none":
-                    text += f"<br>{_lift(r, 'ndcg@10').split(' [')[0]} p={_p(r, 'ndcg@10')}"
-                if row == "best":
-                    text += f"<br>= {r['stack']}"
-                cells.append(text)
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        for model, cells in pivot:
+            lines.append(f"| {model} | " + " | ".join("<br>".join(c) for c in cells) + " |")
         lines += ["", "NDCG@10 mean ± std over seeds; below: lift over `none` and p.", ""]
         # 2. quality detail
         header = ["model", "enhancer", "stack", "NDCG@10", "Recall@20", "HitRate@10",
@@ -408,6 +441,7 @@ def write_report(out: Path, log, bench, config: dict) -> None:
         print(note, file=sys.stderr)
         text += f"\n{note}\n"
     (out / "results.md").write_text(text)
+    (out / "results.rst").write_text(restructuredtext(summary, bench, config))
     plot_lift(summary, out / "lift.png")
     plot_cost(summary, out / "cost.png")
     print(text)

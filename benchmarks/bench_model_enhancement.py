@@ -7,7 +7,7 @@ Run by hand::
 
 For each seed the bundled ml-latest-small is split by ``LeaveLastOut`` (each user's
 last rating held out, ties broken by the seed, which also seeds the models), and for
-each base model (BPR, LightGCN, SASRec; hyper-parameters of ``_llmers_grid.py``) four
+each base model (BPR, LightGCN, SASRec; hyper-parameters of ``_llmers_grid.py``) five
 pipelines are fitted on the same training rows:
 
 - ``base``: the model alone;
@@ -17,7 +17,11 @@ pipelines are fitted on the same training rows:
 - ``guided``: ``GuidanceRegularizer`` in front (RLMRec-Con: weight 1e-2, temperature
   0.2; item profiles = movie text, user profiles = the user's 20 latest *training*
   movies, embedded by the same encoder);
-- ``both``: the initializer, then the regularizer.
+- ``both``: the initializer, then the regularizer;
+- ``distilled``: ``GuidanceRegularizer(kind="distillation")`` (after LLM-ESR's
+  retrieval self-distillation: each user and item is pulled toward the mean embedding
+  of its 10 nearest users / items in encoder space; weight 0.2, set on
+  ``make_text_signal`` data, not on this benchmark).
 
 Reported per (model, pipeline): mean and std over seeds of NDCG@10 over all held-out
 users and over the long tail -- ``tail items``: users whose held-out movie is in the
@@ -81,7 +85,7 @@ from skllmers.model_enhancement import (  # noqa: E402
 
 SPEC = DATASETS["ml-latest-small"]
 MODELS = ("BPR", "LightGCN", "SASRec")
-PIPELINES = ("base", "init", "guided", "both")
+PIPELINES = ("base", "init", "guided", "both", "distilled")
 GROUPS = ("all", "tail items", "tail users")
 NAME = "model_enhancement"
 
@@ -96,6 +100,10 @@ def enhancers(kind: str, seed: int, encoder) -> list:
     if kind in ("guided", "both"):
         steps.append(("guidance", GuidanceRegularizer(
             encoder, weight=1e-2, temperature=0.2, kind="contrastive", n_recent=20,
+            text_columns=columns, random_state=seed)))
+    if kind == "distilled":
+        steps.append(("guidance", GuidanceRegularizer(
+            encoder, weight=0.2, kind="distillation", n_neighbors=10, n_recent=20,
             text_columns=columns, random_state=seed)))
     return steps
 
