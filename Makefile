@@ -35,5 +35,11 @@ docs: install
 benchmark: install
 	$(PY) benchmarks/bench_recommenders.py
 
+# The LLMERS benchmark: every base model x every LLM enhancer x 5 seeds (hours on a CPU;
+# resumable). Add GGUF=path/to/model.gguf to let a llama.cpp model write the text.
+llmers-benchmark: install
+	$(PY) benchmarks/bench_llmers.py --datasets text_signal ml-latest-small --seeds 5 \
+		--out benchmarks/results/llmers $(if $(GGUF),--model $(GGUF))
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
