@@ -124,6 +124,8 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         self.num_threads = num_threads
         self.verbose = verbose
 
+    _artifacts_read = frozenset({"item_embeddings"})
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         return super().fit(X, y)
@@ -131,7 +133,6 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
     fit.__doc__ = BaseRecommender.fit.__doc__
 
     def _fit(self, X: InteractionData) -> None:
-        check_no_guidance(X, type(self).__name__)
         initial_items = _initial_item_factors(X, self.n_factors)
         confidence = X.to_csr(values="weights")
         confidence.eliminate_zeros()
@@ -172,16 +173,6 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         if not on_gpu:
             options["num_threads"] = self.num_threads
         return AlternatingLeastSquares(**options)
-
-
-def check_no_guidance(X: InteractionData, model_name: str) -> None:
-    """Raise if ``X`` carries a guidance artifact, which only torch models honour."""
-    if "guidance" in X.artifacts:
-        raise ValueError(
-            f"The data carries a 'guidance' artifact (an alignment loss), which "
-            f"{model_name} cannot train with: it has no gradient-trained loss to add it "
-            f"to. Use {_GUIDED_MODELS}, or remove the guidance step from the pipeline."
-        )
 
 
 def as_embedding_init(value) -> EmbeddingInit:

@@ -11,12 +11,28 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from .._artifacts import ARTIFACT_KEYS
 from .._interaction_data import InteractionData, check_interaction_data
 from ..metrics._ranking import ndcg_at_k
 
 __all__ = ["BaseRecommender", "FactorModelMixin", "HeldOutRanking"]
 
 _SCORE_BATCH_CELLS = 2**24  # users x items scored at once: ~64 MB of float32
+
+#: The step that writes each artifact and the recommenders that train with it, for the
+#: error a recommender raises when it is handed one it cannot use.
+_ARTIFACT_USE = {
+    "item_features": ("LLMSummaryFeaturizer", "LightFMRecommender, BPRRecommender, "
+                      "LightGCNRecommender or SASRecRecommender"),
+    "user_features": ("LLMSummaryFeaturizer", "LightFMRecommender, BPRRecommender or "
+                      "LightGCNRecommender"),
+    "item_embeddings": ("LLMEmbeddingInitializer", "ALSRecommender (mode='init'), "
+                        "BPRRecommender, LightGCNRecommender or SASRecRecommender"),
+    "guidance": ("GuidanceRegularizer", "BPRRecommender, LightGCNRecommender or "
+                 "SASRecRecommender"),
+    "negatives": ("LLMInteractionAugmenter(sample_negatives=True)", "BPRRecommender or "
+                  "LightGCNRecommender"),
+}
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,13 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
     1        3       a    2.0     1
     """
 
+    #: The artifact keys (see :class:`~skllmers.InteractionData`) the model trains with.
+    #: ``fit`` raises on any other key of :data:`~skllmers._artifacts.ARTIFACT_KEYS`, so
+    #: an enhancer's work is never dropped without a word.
+    _artifacts_read: frozenset = frozenset()
+    #: Extra advice per artifact key for that error (e.g. what to attach instead).
+    _artifact_hints: dict = {}
+
     def fit(self, X, y=None):
         """Fit the recommender on interactions ``X``.
 
@@ -85,6 +108,8 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         ----------
         X : InteractionData
             Training interactions (possibly enhanced by Pipeline steps before this one).
+            An enhancer artifact the model cannot train with raises a ``ValueError``
+            naming the recommenders that can.
         y : None
             Ignored; present for scikit-learn's API.
 
@@ -93,6 +118,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         self
         """
         X = check_interaction_data(X, "fit")
+        self._check_artifacts(X)
         self._remember_training_data(X)
         self._fit(X)
         return self
@@ -104,6 +130,18 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _score_users(self, user_codes: np.ndarray) -> np.ndarray:
         """Scores of every item for each user code: float array (len(user_codes), n_items_)."""
+
+    def _check_artifacts(self, X: InteractionData) -> None:
+        for key in ARTIFACT_KEYS:
+            if key not in X.artifacts or key in self._artifacts_read:
+                continue
+            writer, readers = _ARTIFACT_USE[key]
+            hint = self._artifact_hints.get(key, "")
+            raise ValueError(
+                f"The data carries a {key!r} artifact (from {writer}), which "
+                f"{type(self).__name__} cannot train with. {hint}{' ' if hint else ''}"
+                f"Use {readers}, or remove that step from the pipeline."
+            )
 
     def _remember_training_data(self, X: InteractionData) -> None:
         self.user_ids_ = X.user_ids

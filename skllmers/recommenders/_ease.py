@@ -67,7 +67,9 @@ class EASERecommender(BaseRecommender):
     float32 values, a peak of about 12 bytes per item pair (4.8 GB for 20 000 items,
     of which ``B_`` is 1.6 GB). Fitting time is that of one matrix inverse,
     ``O(n_items³)``.
-    The model uses no artifact of :class:`~skllmers.InteractionData`.
+    The model trains with no enhancer artifact of :class:`~skllmers.InteractionData`:
+    fitting on data that carries one raises an error naming the models that can.
+    Augmented rows (``LLMInteractionAugmenter``) are rows, and count with their weight.
 
     ``similar_items`` ranks items ``j`` by ``B_[i, j]``.
 

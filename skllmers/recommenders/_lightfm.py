@@ -10,7 +10,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._interaction_data import InteractionData
-from ._als import check_no_guidance, random_seed
+from ._als import random_seed
 from ._base import BaseRecommender, FactorModelMixin
 
 __all__ = ["LightFMRecommender"]
@@ -142,6 +142,13 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
         self.feature_weight = feature_weight
         self.verbose = verbose
 
+    _artifacts_read = frozenset({"item_features", "user_features"})
+    _artifact_hints = {
+        "item_embeddings": "LightFM cannot start from or freeze given item embeddings; "
+                           "attach the vectors as 'item_features' instead, which it "
+                           "learns from.",
+    }
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         return super().fit(X, y)
@@ -151,7 +158,6 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
     def _fit(self, X: InteractionData) -> None:
         from lightfm import LightFM
 
-        _check_artifacts(X)
         item_features, self.n_item_features_ = self._features(X, "item_features", X.n_items)
         user_features, self.n_user_features_ = self._features(X, "user_features", X.n_users)
         interactions, sample_weight = self._interactions(X)
@@ -207,17 +213,6 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
                 "weighted other than 1 (or repeated pairs); use loss='warp' or 'bpr'."
             )
         return interactions, None
-
-
-def _check_artifacts(X: InteractionData) -> None:
-    check_no_guidance(X, "LightFMRecommender")
-    if "item_embeddings" in X.artifacts:
-        raise ValueError(
-            "LightFMRecommender cannot start from or freeze given item embeddings (the "
-            "data carries an 'item_embeddings' artifact). Attach the vectors as "
-            "'item_features' instead, which LightFM learns from, or use ALSRecommender "
-            "(mode='init') or a torch model."
-        )
 
 
 def _float32(array) -> np.ndarray:

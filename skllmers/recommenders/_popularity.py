@@ -43,8 +43,9 @@ class PopularityRecommender(BaseRecommender):
 
     Notes
     -----
-    The model uses no artifact of :class:`~skllmers.InteractionData`. Repeated
-    (user, item) rows each count.
+    The model trains with no enhancer artifact of :class:`~skllmers.InteractionData`:
+    fitting on data that carries one raises an error naming the models that can.
+    Repeated (user, item) rows each count.
 
     Examples
     --------

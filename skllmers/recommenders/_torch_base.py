@@ -11,6 +11,7 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
+from .._artifacts import ARTIFACT_KEYS
 from .._interaction_data import InteractionData
 from ._base import BaseRecommender, FactorModelMixin
 from ._torch._device import Seeds, resolve_device, seeded_torch
@@ -125,7 +126,8 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
         "verbose": ["verbose"],
     }
 
-    # Artifact keys the model cannot train with, and why (see read_hooks).
+    _artifacts_read = frozenset(ARTIFACT_KEYS)
+    # Artifact keys the model cannot train with after all, and why (see read_hooks).
     _unsupported_artifacts: dict = {}
 
     @_fit_context(prefer_skip_nested_validation=True)

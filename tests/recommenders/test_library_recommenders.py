@@ -175,6 +175,52 @@ def test_als_rejects_frozen_embeddings_and_guidance(block_split, block_clusters)
         ALSRecommender(n_factors=4).fit(guided)
 
 
+def _artifact(key, data):
+    rng = np.random.default_rng(0)
+    return {
+        "item_features": rng.normal(size=(data.n_items, 3)).astype(np.float32),
+        "user_features": rng.normal(size=(data.n_users, 3)).astype(np.float32),
+        "item_embeddings": EmbeddingInit(rng.normal(size=(data.n_items, 4))),
+        "guidance": GuidanceTargets(item_targets=rng.normal(size=(data.n_items, 3))),
+        "negatives": np.array([[0, 0, 1]]),
+    }[key]
+
+
+@pytest.mark.parametrize("model, key", [
+    (PopularityRecommender(), "item_features"),
+    (PopularityRecommender(), "guidance"),
+    (EASERecommender(), "item_embeddings"),
+    (EASERecommender(), "negatives"),
+    (ALSRecommender(n_factors=4), "item_features"),
+    (ALSRecommender(n_factors=4), "user_features"),
+    (ALSRecommender(n_factors=4), "negatives"),
+    (LightFMRecommender(epochs=1), "negatives"),
+])
+def test_an_artifact_the_model_cannot_use_raises_and_names_who_can(model, key, block_split):
+    # never dropped without a word: the enhancer's work would be lost silently
+    train, _ = block_split
+    with pytest.raises(ValueError, match=rf"'{key}' artifact \(from .*\), which "
+                                         rf"{type(model).__name__} cannot train with.*"
+                                         r"Use .*Recommender"):
+        model.fit(train.with_artifacts(**{key: _artifact(key, train)}))
+
+
+@pytest.mark.parametrize("model, key", [
+    (ALSRecommender(n_factors=4), "item_embeddings"),
+    (LightFMRecommender(epochs=1), "item_features"),
+    (LightFMRecommender(epochs=1), "user_features"),
+])
+def test_an_artifact_the_model_reads_is_accepted(model, key, block_split):
+    train, _ = block_split
+    model.fit(train.with_artifacts(**{key: _artifact(key, train)}))
+    assert model.item_factors_.shape[0] == train.n_items
+
+
+def test_unknown_artifact_keys_are_not_the_models_business(block_split):
+    train, _ = block_split  # user-defined artifacts pass through untouched
+    EASERecommender().fit(train.with_artifacts(my_notes={"a": 1}))
+
+
 def test_als_confidence_is_alpha_times_row_weights(block_split):
     """Doubling every row weight is the same as doubling alpha."""
     train, _ = block_split
