@@ -257,26 +257,27 @@ def describe(obj):
 NEUTRAL_PARAMS = frozenset({"cache", "verbose", "unseen_items", "unseen_users"})
 
 
-#: Parameters that matter only when a sibling parameter has a given value (a later
-#: option, e.g. GuidanceRegularizer's ``n_neighbors`` for ``kind="distillation"``): left
-#: out of the hash otherwise, so cells run before the option existed keep their keys.
-CONDITIONAL_PARAMS = {"n_neighbors": ("kind", "distillation")}
+#: Parameters added to a class after results were recorded, with the value that gives
+#: the behaviour from before: left out of the hash at that value, so the recorded cells
+#: keep their keys (any other value, or a later change of the default, is hashed).
+ADDED_PARAMS = {
+    "GuidanceRegularizer": {"n_neighbors": 10},
+    "LLMEmbeddingInitializer": {"target": "items", "n_recent": 20},
+}
 
 
 def _without_neutral(description):
     if isinstance(description, dict):
+        added = ADDED_PARAMS.get(description.get("class"), {})
+        if added and isinstance(description.get("params"), dict):
+            params = {key: value for key, value in description["params"].items()
+                      if key not in added or value != added[key]}
+            description = {**description, "params": params}
         return {key: _without_neutral(value) for key, value in description.items()
-                if key not in NEUTRAL_PARAMS and _relevant(key, description)}
+                if key not in NEUTRAL_PARAMS}
     if isinstance(description, list):
         return [_without_neutral(value) for value in description]
     return description
-
-
-def _relevant(key, siblings: dict) -> bool:
-    if key not in CONDITIONAL_PARAMS:
-        return True
-    other, value = CONDITIONAL_PARAMS[key]
-    return siblings.get(other) == value
 
 
 def params_hash(description) -> str:

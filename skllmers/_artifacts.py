@@ -10,6 +10,7 @@ key                       value                                    written by
 ``"item_features"``       float32 array (n_items, d)               LLMSummaryFeaturizer
 ``"user_features"``       float32 array (n_users, d)               LLMSummaryFeaturizer
 ``"item_embeddings"``     :class:`EmbeddingInit`                   LLMEmbeddingInitializer
+``"user_embeddings"``     :class:`EmbeddingInit`                   LLMEmbeddingInitializer
 ``"guidance"``            :class:`GuidanceTargets`                 GuidanceRegularizer
 ``"negatives"``           int array (m, 3): user, positive,        LLMInteractionAugmenter
                           negative codes
@@ -24,22 +25,26 @@ import numpy as np
 
 __all__ = ["EmbeddingInit", "GuidanceTargets", "ARTIFACT_KEYS"]
 
-ARTIFACT_KEYS = ("item_features", "user_features", "item_embeddings", "guidance", "negatives")
+ARTIFACT_KEYS = ("item_features", "user_features", "item_embeddings", "user_embeddings",
+                 "guidance", "negatives")
 EMBEDDING_MODES = ("init", "frozen")
 GUIDANCE_KINDS = ("contrastive", "generative", "distillation")
 
 
 @dataclass(frozen=True, eq=False)
 class EmbeddingInit:
-    """Item vectors from an LLM or text encoder for a recommender's item embeddings.
+    """Vectors from an LLM or text encoder for a recommender's item (or user) embeddings.
+
+    The same object serves the ``"item_embeddings"`` and ``"user_embeddings"``
+    artifacts.
 
     Parameters
     ----------
-    vectors : ndarray of shape (n_items, d)
-        One vector per item code. A model whose width differs projects them
+    vectors : ndarray of shape (n_items, d) or (n_users, d)
+        One vector per item (user) code. A model whose width differs projects them
         (``frozen``) or raises (``init``: reduce to the model's width first).
     mode : {"init", "frozen"}, default="init"
-        ``"init"``: the item embedding table starts from ``vectors`` and trains
+        ``"init"``: the embedding table starts from ``vectors`` and trains
         (Harte et al. 2023). ``"frozen"``: ``vectors`` stay fixed behind a trainable
         adapter (LLM-ESR, AlphaRec).
     add_id_embedding : bool, default=True

@@ -77,9 +77,9 @@ class InteractionData:
     ``"item_features"``, ``"user_features"``
         float32 arrays of shape ``(n_items, d)`` / ``(n_users, d)`` (side features, e.g.
         encoded LLM summaries).
-    ``"item_embeddings"``
+    ``"item_embeddings"``, ``"user_embeddings"``
         an :class:`~skllmers.EmbeddingInit` with ``vectors``
-        ``(n_items, d)`` and ``mode`` (``"init"`` or ``"frozen"``).
+        ``(n_items, d)`` / ``(n_users, d)`` and ``mode`` (``"init"`` or ``"frozen"``).
     ``"guidance"``
         alignment targets for a guidance loss (see ``GuidanceRegularizer``).
     ``"negatives"``

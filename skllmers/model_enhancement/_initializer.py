@@ -1,4 +1,4 @@
-"""LLMEmbeddingInitializer: item embeddings that start from (or stay) LLM text vectors."""
+"""LLMEmbeddingInitializer: embeddings that start from (or stay) LLM text vectors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._artifacts import EMBEDDING_MODES, EmbeddingInit
 from .._interaction_data import check_interaction_data
-from ._text import align_rows, check_encoder, embed_texts, item_texts
+from ._text import align_rows, check_encoder, embed_texts, item_texts, user_history_texts
 
 __all__ = ["LLMEmbeddingInitializer"]
 
@@ -27,11 +27,17 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     attaches the vectors to the data as an :class:`~skllmers.EmbeddingInit` artifact
     (key ``"item_embeddings"``), which the next Pipeline step reads at ``fit``. This is
     Harte et al. (2023)'s initialisation (``mode="init"``) and the frozen semantic view of
-    LLM-ESR / AlphaRec (``mode="frozen"``). Serving never calls the encoder.
+    LLM-ESR / AlphaRec (``mode="frozen"``). With ``target="both"``, each user's latest
+    *training* items are embedded the same way (their texts joined, most recent first)
+    and attached as ``"user_embeddings"``, in the items' coordinates: the reduction and
+    scale fitted on the items are applied to the users, so a user's first score for an
+    item is the similarity of the item's text to the user's history. Serving never
+    calls the encoder.
 
-    Models that read the artifact: ``BPRRecommender``, ``LightGCNRecommender`` and
-    ``SASRecRecommender`` (both modes) and ``ALSRecommender`` (``mode="init"`` only).
-    Other recommenders raise a clear error when they receive it.
+    Models that read the item artifact: ``BPRRecommender``, ``LightGCNRecommender`` and
+    ``SASRecRecommender`` (both modes) and ``ALSRecommender`` (``mode="init"`` only);
+    the user artifact: ``BPRRecommender`` and ``LightGCNRecommender``. Other
+    recommenders raise a clear error when they receive one.
 
     Parameters
     ----------
@@ -68,6 +74,13 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     text_columns : list of str, optional
         Columns of the items table that make an item's text; by default every string
         column (see ``InteractionData.item_text``).
+    target : {"items", "both"}, default="items"
+        Attach item vectors only, or user vectors too (``"user_embeddings"``, same
+        ``mode``). User vectors come from the training rows passed to ``fit`` (augmented
+        rows left out), so no held-out interaction reaches them.
+    n_recent : int, default=20
+        With ``target="both"``, a user is described by this many of their latest
+        training items.
     unseen_items : {"zeros", "encode"}, default="zeros"
         What ``transform`` does with items that were not in the id map seen at
         ``fit``. ``"zeros"``: zero vectors, and no encoder call. ``"encode"``: embed
@@ -89,6 +102,12 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         get a zero row (the model's ID embedding, if any, still learns them).
     item_ids_ : pandas.Index
         Item id map of the fit data; ``transform`` aligns ids to it by value.
+    user_vectors_ : ndarray of shape (n_users, ``n_components_``) or None
+        With ``target="both"``: the attached user vectors, one per user code of the fit
+        data (zero rows for users without a training row). Users not in the fit data
+        get zero rows at ``transform``.
+    user_ids_ : pandas.Index or None
+        User id map of the fit data (``target="both"``).
     reducer_ : PCA, GaussianRandomProjection or None
         The fitted reduction.
     scale_ : float
@@ -152,13 +171,15 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         "add_id_embedding": ["boolean"],
         "target_std": [Interval(Real, 0, None, closed="neither"), None],
         "text_columns": ["array-like", None],
+        "target": [StrOptions({"items", "both"})],
+        "n_recent": [Interval(Integral, 1, None, closed="left")],
         "unseen_items": [StrOptions({"zeros", "encode"})],
         "random_state": ["random_state"],
     }
 
     def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
-                 add_id_embedding=True, target_std=0.1, text_columns=None,
-                 unseen_items="zeros", random_state=None):
+                 add_id_embedding=True, target_std=0.1, text_columns=None, target="items",
+                 n_recent=20, unseen_items="zeros", random_state=None):
         self.encoder = encoder
         self.n_components = n_components
         self.reduction = reduction
@@ -166,6 +187,8 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         self.add_id_embedding = add_id_embedding
         self.target_std = target_std
         self.text_columns = text_columns
+        self.target = target
+        self.n_recent = n_recent
         self.unseen_items = unseen_items
         self.random_state = random_state
 
@@ -210,16 +233,21 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         self.vectors_ = reduced * np.float32(self.scale_)
         self.n_components_ = self.vectors_.shape[1]
         self.item_ids_ = X.item_ids
+        self.user_vectors_ = self.user_ids_ = None
+        if self.target == "both":
+            self.user_vectors_ = self._user_vectors(X, texts, encoder)
+            self.user_ids_ = X.user_ids
         return self
 
     def transform(self, X):
-        """Attach the item vectors to ``X`` as ``artifacts["item_embeddings"]``.
+        """Attach the vectors to ``X`` as ``artifacts["item_embeddings"]`` (and
+        ``artifacts["user_embeddings"]`` with ``target="both"``).
 
         Parameters
         ----------
         X : InteractionData
-            Its item ids are matched to the fit data's by value; see ``unseen_items``
-            for ids that were not there.
+            Its item and user ids are matched to the fit data's by value; see
+            ``unseen_items`` for items that were not there (unknown users get zeros).
 
         Returns
         -------
@@ -237,15 +265,30 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         >>> artifact = init.transform(data.iloc[:5]).artifacts["item_embeddings"]
         >>> artifact.mode, artifact.vectors.shape
         ('frozen', (30, 8))
+
+        With ``target="both"``, the users' vectors come along:
+
+        >>> both = LLMEmbeddingInitializer(HashingEncoder(), n_components=8,
+        ...                                target="both").fit(data)
+        >>> sorted(both.transform(data).artifacts)
+        ['item_embeddings', 'user_embeddings']
+        >>> both.transform(data).artifacts["user_embeddings"].vectors.shape
+        (20, 8)
         """
         check_is_fitted(self)
         X = check_interaction_data(X, "transform")
         vectors, known = align_rows(self.item_ids_, X.item_ids, self.vectors_)
         if not known.all() and self.unseen_items == "encode":
             vectors[~known] = self._encode_unseen(X, ~known)
-        artifact = EmbeddingInit(vectors, mode=self.mode,
-                                 add_id_embedding=bool(self.add_id_embedding))
-        return X.with_artifacts(item_embeddings=artifact)
+        artifacts = {"item_embeddings": self._artifact(vectors)}
+        if self.user_vectors_ is not None:
+            users, _ = align_rows(self.user_ids_, X.user_ids, self.user_vectors_)
+            artifacts["user_embeddings"] = self._artifact(users)
+        return X.with_artifacts(**artifacts)
+
+    def _artifact(self, vectors: np.ndarray) -> EmbeddingInit:
+        return EmbeddingInit(vectors, mode=self.mode,
+                             add_id_embedding=bool(self.add_id_embedding))
 
     def get_feature_names_out(self, input_features=None):
         """Names of the vector dimensions, ``llmembeddinginitializer0``, ``...1``, ...
@@ -302,6 +345,15 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
             rows = raw[has_text] if self.reducer_ is None else self.reducer_.transform(raw[has_text])
             reduced[has_text] = rows * scale
         return reduced
+
+    def _user_vectors(self, X, texts: np.ndarray, encoder) -> np.ndarray:
+        """Each user's history text, embedded and put in the items' reduced coordinates."""
+        histories = user_history_texts(X, texts, self.n_recent, self.random_state)
+        has_history = histories != ""
+        raw = np.zeros((len(histories), self.encoder_dim_), np.float32)
+        if has_history.any():
+            raw[has_history] = embed_texts(encoder, histories[has_history], "user histories")
+        return self._reduce(raw, has_history, scale=self.scale_)
 
     def _encode_unseen(self, X, unseen: np.ndarray) -> np.ndarray:
         if X.items is None:

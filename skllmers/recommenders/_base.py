@@ -28,6 +28,8 @@ _ARTIFACT_USE = {
                       "LightGCNRecommender"),
     "item_embeddings": ("LLMEmbeddingInitializer", "ALSRecommender (mode='init'), "
                         "BPRRecommender, LightGCNRecommender or SASRecRecommender"),
+    "user_embeddings": ("LLMEmbeddingInitializer(target='both')", "BPRRecommender or "
+                        "LightGCNRecommender"),
     "guidance": ("GuidanceRegularizer", "BPRRecommender, LightGCNRecommender or "
                  "SASRecRecommender"),
     "negatives": ("LLMInteractionAugmenter(sample_negatives=True)", "BPRRecommender or "

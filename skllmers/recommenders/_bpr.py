@@ -66,9 +66,9 @@ class BPRRecommender(TorchRecommender):
     **Artifacts** (attach them with the enhancers of :mod:`skllmers.model_enhancement`,
     :mod:`skllmers.knowledge` and :mod:`skllmers.interaction`):
 
-    ``"item_embeddings"`` (:class:`~skllmers.EmbeddingInit`)
-        ``mode="init"``: the item table starts from the vectors and trains (their width
-        must be ``n_factors``). ``mode="frozen"``: the vectors stay fixed behind a
+    ``"item_embeddings"``, ``"user_embeddings"`` (:class:`~skllmers.EmbeddingInit`)
+        ``mode="init"``: the item (user) table starts from the vectors and trains (their
+        width must be ``n_factors``). ``mode="frozen"``: the vectors stay fixed behind a
         trainable ``adapter``, plus a free ID embedding that starts at zero when
         ``add_id_embedding`` (LLM-ESR, AlphaRec).
     ``"item_features"``, ``"user_features"``
@@ -140,7 +140,7 @@ class BPRRecommender(TorchRecommender):
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
         module = _MatrixFactorization(
-            user_embedding(rows.n_users, self.n_factors, hooks),
+            user_embedding(rows.n_users, self.n_factors, hooks, self.adapter),
             item_embedding(rows.n_items, self.n_factors, hooks, self.adapter),
         ).to(self.device_)
         known = KnownPairs(rows.users, rows.items, rows.n_users, rows.n_items)

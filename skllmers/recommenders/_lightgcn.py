@@ -83,7 +83,8 @@ class LightGCNRecommender(TorchRecommender):
     The graph's edges are the training rows; an edge's weight is the sum of its rows'
     weights, so augmented rows are edges as strong as their weight (rows of weight 0
     are dropped). Artifacts are used as by :class:`BPRRecommender`, on the layer-0
-    embeddings: ``"item_embeddings"`` (``init`` / ``frozen``), ``"item_features"`` and
+    embeddings: ``"item_embeddings"`` and ``"user_embeddings"`` (``init`` /
+    ``frozen``), ``"item_features"`` and
     ``"user_features"``, ``"negatives"``; the ``"guidance"`` loss aligns the
     propagated representations, and its ``"generative"`` kind replaces the layer-0
     embedding of the masked users and items by a learned mask token, so they are
@@ -144,7 +145,7 @@ class LightGCNRecommender(TorchRecommender):
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
         module = _LightGCN(
-            user_embedding(rows.n_users, self.n_factors, hooks),
+            user_embedding(rows.n_users, self.n_factors, hooks, self.adapter),
             item_embedding(rows.n_items, self.n_factors, hooks, self.adapter),
             self.n_layers,
         ).to(self.device_)

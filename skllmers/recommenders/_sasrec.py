@@ -154,9 +154,10 @@ class SASRecRecommender(TorchRecommender):
     ``adapter``) and ``"item_features"`` shape the item embeddings, as in
     :class:`BPRRecommender`. The ``"guidance"`` loss aligns the embeddings of a batch's
     target items with the item targets and, with user targets, the hidden state at the
-    end of each window with its user's target. ``"user_features"`` and explicit
-    ``"negatives"`` raise an error: SASRec has no user embedding to add features to,
-    and a (user, positive, negative) triple has no position in a sequence.
+    end of each window with its user's target. ``"user_features"``,
+    ``"user_embeddings"`` and explicit ``"negatives"`` raise an error: SASRec has no
+    user embedding to add features to or start from, and a (user, positive, negative)
+    triple has no position in a sequence.
 
     **Rows.** Row weights multiply the loss of the position whose target the row is;
     augmented rows (which enhancers add at the latest time) are part of the history
@@ -203,6 +204,10 @@ class SASRecRecommender(TorchRecommender):
         "user_features": "SASRec represents a user by the sequence of their items and has "
                          "no user embedding to add features to. Give the information to the "
                          "items (item_features), or use BPRRecommender / LightGCNRecommender.",
+        "user_embeddings": "SASRec represents a user by the sequence of their items and "
+                           "has no user embedding table to start from given vectors. Use "
+                           "LLMEmbeddingInitializer(target='items'), or BPRRecommender / "
+                           "LightGCNRecommender.",
         "negatives": "its negatives are drawn for each position of a sequence, and a "
                      "(user, positive, negative) triple has no position. Use "
                      "BPRRecommender or LightGCNRecommender for explicit negatives.",

@@ -28,6 +28,39 @@ def test_attaches_embedding_init_with_mode_and_width(small_data):
     assert out.item_ids is small_data.item_ids and len(out) == len(small_data)
 
 
+def test_users_get_their_history_in_the_items_coordinates(small_data):
+    init = _init(target="both", n_recent=3).fit(small_data)
+    out = init.transform(small_data)
+    users = out.artifacts["user_embeddings"]
+    assert users.vectors.shape == (small_data.n_users, 2) and users.mode == "init"
+    # one history, by hand: the user's 3 latest items, most recent first, in item space
+    from skllmers.model_enhancement._text import item_texts, user_history_texts
+
+    histories = user_history_texts(small_data, item_texts(small_data), 3, 0)
+    raw = HashingEncoder(embed_dim=16).embed([histories[0]])
+    expected = init.reducer_.transform(raw) * init.scale_
+    np.testing.assert_allclose(init.user_vectors_[0], expected[0], atol=1e-5)
+    assert "user_embeddings" not in _init().fit_transform(small_data).artifacts
+
+
+def test_user_vectors_see_training_rows_only(small_data):
+    # a held-out interaction changes nobody's vector: only the rows given to fit count
+    train = small_data.iloc[[0, 1, 2, 3, 5]]  # user 2's latest row (item "a") held out
+    full = _init(target="both").fit(small_data).user_vectors_
+    held_out_user = small_data.user_codes[4]
+    partial = _init(target="both").fit(train).user_vectors_
+    others = np.arange(small_data.n_users) != held_out_user
+    np.testing.assert_allclose(partial[others], full[others], atol=1e-6)
+    assert not np.allclose(partial[held_out_user], full[held_out_user])
+
+
+def test_unknown_users_get_zero_vectors(small_data):
+    init = _init(target="both").fit(small_data.iloc[:3])
+    out = init.transform(small_data).artifacts["user_embeddings"].vectors
+    known = small_data.user_ids.isin(init.user_ids_)
+    assert np.all(out[~known] == 0) and np.any(out[known] != 0)
+
+
 def test_pca_then_rescaled_to_target_std(small_data):
     init = _init(target_std=0.25).fit(small_data)
     texts = small_data.item_text()
@@ -131,6 +164,8 @@ def test_init_stores_params_only():
 
 
 @pytest.mark.parametrize("params, match", [
+    ({"target": "users"}, "'target' parameter"),
+    ({"n_recent": 0}, "'n_recent' parameter"),
     ({"mode": "bogus"}, "'mode' parameter"),
     ({"reduction": "svd"}, "'reduction' parameter"),
     ({"n_components": 0}, "'n_components' parameter"),

@@ -77,12 +77,13 @@ def base_scores(signal):
     return {"bpr": _ndcg(_bpr(), *signal), "lightgcn": _ndcg(_lightgcn(), *signal)}
 
 
-@pytest.mark.parametrize("mode, margin", [("init", 0.015), ("frozen", 0.01)])
-def test_initializer_beats_base_bpr(signal, base_scores, mode, margin):
+@pytest.mark.parametrize("mode, target, margin", [
+    ("init", "items", 0.015), ("frozen", "items", 0.01), ("init", "both", 0.03)])
+def test_initializer_beats_base_bpr(signal, base_scores, mode, target, margin):
     train, test = signal
     base = base_scores["bpr"]
     init = LLMEmbeddingInitializer(HashingEncoder(embed_dim=256), n_components=32,
-                                   mode=mode, random_state=0)
+                                   mode=mode, target=target, random_state=0)
     enhanced = _ndcg(make_pipeline(init, _bpr()), train, test)
     assert enhanced > base + margin, (mode, base, enhanced)
 

@@ -157,6 +157,45 @@ def test_init_starts_the_item_table_from_the_vectors(name, params, rare):
     np.testing.assert_allclose(model.item_factors_, vectors, atol=1e-4)
 
 
+@pytest.mark.parametrize("name, params", [("bpr", {}), ("lightgcn", {"n_layers": 0})])
+@pytest.mark.parametrize("mode", ["init", "frozen"])
+def test_user_embeddings_start_the_user_table(name, params, mode, split):
+    train, _ = split
+    vectors = np.random.default_rng(1).normal(size=(train.n_users, 16)).astype(np.float32)
+    model = make_model(name, epochs=1, learning_rate=1e-6, **params)
+    model.fit(train.with_artifacts(
+        user_embeddings=EmbeddingInit(vectors * 0.1, mode=mode, add_id_embedding=False)))
+    if mode == "init":
+        np.testing.assert_allclose(model.user_factors_, vectors * 0.1, atol=1e-4)
+    else:  # an affine map of the frozen vectors: rank <= width + 1, whatever training did
+        centred = model.user_factors_ - model.user_factors_.mean(axis=0)
+        design = np.hstack([vectors, np.ones((len(vectors), 1))])
+        residual = centred - design @ np.linalg.lstsq(design, centred, rcond=None)[0]
+        assert np.abs(residual).max() < 1e-4
+
+
+def test_sasrec_and_als_refuse_user_embeddings(split):
+    from skllmers.recommenders import ALSRecommender
+
+    train, _ = split
+    data = train.with_artifacts(user_embeddings=EmbeddingInit(np.ones((train.n_users, 16))))
+    with pytest.raises(ValueError, match="no user embedding table.*target='items'"):
+        make_model("sasrec").fit(data)
+    with pytest.raises(ValueError, match="'user_embeddings' artifact.*BPRRecommender or "
+                                         "LightGCNRecommender"):
+        ALSRecommender(n_factors=16).fit(data)
+
+
+def test_user_embeddings_of_another_shape_raise(split):
+    train, _ = split
+    wide = EmbeddingInit(np.ones((train.n_users, 32)))
+    with pytest.raises(ValueError, match="'user_embeddings' vectors have width 32.*user table"):
+        make_model("bpr").fit(train.with_artifacts(user_embeddings=wide))
+    short = EmbeddingInit(np.ones((train.n_users - 1, 16)))
+    with pytest.raises(ValueError, match="one row per user code"):
+        make_model("bpr").fit(train.with_artifacts(user_embeddings=short))
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_init_of_another_width_raises_a_clear_error(name, rare):
     train, _, vectors = rare

@@ -75,20 +75,23 @@ class EntityEmbedding(nn.Module):
 
 def item_embedding(n_items: int, dim: int, hooks: Hooks, adapter: str) -> EntityEmbedding:
     """The item table of a model, from the ``item_embeddings`` / ``item_features`` hooks."""
-    init = hooks.item_embeddings
+    return _table(n_items, dim, hooks.item_embeddings, hooks.item_features, adapter)
+
+
+def user_embedding(n_users: int, dim: int, hooks: Hooks, adapter: str) -> EntityEmbedding:
+    """The user table of a model, from the ``user_embeddings`` / ``user_features`` hooks."""
+    return _table(n_users, dim, hooks.user_embeddings, hooks.user_features, adapter)
+
+
+def _table(n: int, dim: int, init, features, adapter: str) -> EntityEmbedding:
     return EntityEmbedding(
-        n_items, dim,
+        n, dim,
         init_vectors=init.vectors if init is not None and init.mode == "init" else None,
         frozen_vectors=init.vectors if init is not None and init.mode == "frozen" else None,
         add_id=True if init is None else init.add_id_embedding,
         adapter=adapter,
-        features=hooks.item_features,
+        features=features,
     )
-
-
-def user_embedding(n_users: int, dim: int, hooks: Hooks) -> EntityEmbedding:
-    """The user table of a model, from the ``user_features`` hook."""
-    return EntityEmbedding(n_users, dim, features=hooks.user_features)
 
 
 def _rows(table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

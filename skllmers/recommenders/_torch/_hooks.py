@@ -19,7 +19,7 @@ class Hooks:
 
     Attributes
     ----------
-    item_embeddings : EmbeddingInit or None
+    item_embeddings, user_embeddings : EmbeddingInit or None
     item_features, user_features : ndarray (n, d) float32 or None
     guidance : GuidanceTargets or None
         ``None`` also when the artifact's ``weight`` is 0: the unguided model.
@@ -28,6 +28,7 @@ class Hooks:
     """
 
     item_embeddings: EmbeddingInit | None = None
+    user_embeddings: EmbeddingInit | None = None
     item_features: np.ndarray | None = None
     user_features: np.ndarray | None = None
     guidance: GuidanceTargets | None = None
@@ -58,8 +59,10 @@ def read_hooks(X: InteractionData, *, n_factors: int, model_name: str,
             )
     guidance = _guidance(artifacts.get("guidance"), X)
     return Hooks(
-        item_embeddings=_item_embeddings(artifacts.get("item_embeddings"), X, n_factors,
-                                         model_name),
+        item_embeddings=_embeddings(artifacts.get("item_embeddings"), X.n_items, "item",
+                                    n_factors, model_name),
+        user_embeddings=_embeddings(artifacts.get("user_embeddings"), X.n_users, "user",
+                                    n_factors, model_name),
         item_features=_features(artifacts.get("item_features"), X.n_items, "item"),
         user_features=_features(artifacts.get("user_features"), X.n_users, "user"),
         guidance=guidance if guidance is not None and guidance.weight > 0 else None,
@@ -79,16 +82,17 @@ def _field(value, name: str):
     return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
 
 
-def _item_embeddings(value, X: InteractionData, n_factors: int, model_name: str):
+def _embeddings(value, n: int, side: str, n_factors: int, model_name: str):
     if value is None:
         return None
-    init = _as(value, EmbeddingInit, "item_embeddings", "'vectors' and 'mode'")
-    _check_rows(init.vectors, X.n_items, "The 'item_embeddings' vectors", "item")
+    key = f"{side}_embeddings"
+    init = _as(value, EmbeddingInit, key, "'vectors' and 'mode'")
+    _check_rows(init.vectors, n, f"The {key!r} vectors", side)
     width = init.vectors.shape[1]
     if init.mode == "init" and width != n_factors:
         raise ValueError(
-            f"The 'item_embeddings' vectors have width {width} but {model_name} has "
-            f"n_factors={n_factors}; mode='init' starts the item table from them, so the "
+            f"The {key!r} vectors have width {width} but {model_name} has "
+            f"n_factors={n_factors}; mode='init' starts the {side} table from them, so the "
             f"widths must match. Reduce the vectors to {n_factors} dimensions (e.g. "
             f"LLMEmbeddingInitializer(n_components={n_factors})), set n_factors={width}, "
             "or use mode='frozen', which learns an adapter from any width."
