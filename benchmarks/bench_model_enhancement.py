@@ -7,7 +7,7 @@ Run by hand::
 
 For each seed the bundled ml-latest-small is split by ``LeaveLastOut`` (each user's
 last rating held out, ties broken by the seed, which also seeds the models), and for
-each base model (BPR, LightGCN, SASRec; hyper-parameters of ``_llmers_grid.py``) five
+each base model (BPR, LightGCN, SASRec; hyper-parameters of ``_llmers_grid.py``) up to six
 pipelines are fitted on the same training rows:
 
 - ``base``: the model alone;
@@ -18,6 +18,9 @@ pipelines are fitted on the same training rows:
   0.2; item profiles = movie text, user profiles = the user's 20 latest *training*
   movies, embedded by the same encoder);
 - ``both``: the initializer, then the regularizer;
+- ``init+users``: the initializer with ``target="both"``: the user table starts from
+  each user's 20 latest training movies, embedded and mapped into the items' PCA
+  coordinates (BPR and LightGCN; SASRec has no user table);
 - ``distilled``: ``GuidanceRegularizer(kind="distillation")`` (after LLM-ESR's
   retrieval self-distillation: each user and item is pulled toward the mean embedding
   of its 10 nearest users / items in encoder space; weight 0.2, set on
@@ -85,7 +88,9 @@ from skllmers.model_enhancement import (  # noqa: E402
 
 SPEC = DATASETS["ml-latest-small"]
 MODELS = ("BPR", "LightGCN", "SASRec")
-PIPELINES = ("base", "init", "guided", "both", "distilled")
+PIPELINES = ("base", "init", "guided", "both", "init+users", "distilled")
+#: Pipelines that only some models can run (SASRec has no user embedding table).
+ONLY_FOR = {"init+users": {"BPR", "LightGCN"}}
 GROUPS = ("all", "tail items", "tail users")
 NAME = "model_enhancement"
 
@@ -93,9 +98,10 @@ NAME = "model_enhancement"
 def enhancers(kind: str, seed: int, encoder) -> list:
     columns = list(SPEC.text_columns)
     steps = []
-    if kind in ("init", "both"):
+    if kind in ("init", "both", "init+users"):
         steps.append(("init", LLMEmbeddingInitializer(
             encoder, n_components=n_factors(SPEC), mode="init", text_columns=columns,
+            target="both" if kind == "init+users" else "items", n_recent=20,
             random_state=seed)))
     if kind in ("guided", "both"):
         steps.append(("guidance", GuidanceRegularizer(
@@ -200,6 +206,8 @@ def main(argv=None) -> None:
         groups_by_seed[seed] = group_users(train, test)
         for model_name in args.models:
             for kind in args.pipelines:
+                if model_name not in ONLY_FOR.get(kind, {model_name}):
+                    continue
                 key = f"{model_name}|{kind}|{seed}|quick={args.quick}"
                 if key not in log:
                     record = run_cell(model_name, kind, seed, train, test, args, encoder)
