@@ -260,24 +260,34 @@ NEUTRAL_PARAMS = frozenset({"cache", "verbose", "unseen_items", "unseen_users"})
 #: Parameters added to a class after results were recorded, with the value that gives
 #: the behaviour from before: left out of the hash at that value, so the recorded cells
 #: keep their keys (any other value, or a later change of the default, is hashed).
-ADDED_PARAMS = {
-    "GuidanceRegularizer": {"n_neighbors": 10},
-    "LLMEmbeddingInitializer": {"target": "items", "n_recent": 20},
+ADDED_PARAMS = {"LLMEmbeddingInitializer": {"target": "items"}}
+#: Parameters that change nothing unless another parameter of the same object has a
+#: given value: left out of the hash otherwise (cells recorded before and after such
+#: a parameter appeared then share their keys).
+INERT_UNLESS = {
+    "GuidanceRegularizer": {"n_neighbors": ("kind", "distillation")},
+    "LLMEmbeddingInitializer": {"n_recent": ("target", "both")},
 }
 
 
 def _without_neutral(description):
     if isinstance(description, dict):
-        added = ADDED_PARAMS.get(description.get("class"), {})
-        if added and isinstance(description.get("params"), dict):
-            params = {key: value for key, value in description["params"].items()
-                      if key not in added or value != added[key]}
-            description = {**description, "params": params}
+        if isinstance(description.get("params"), dict):
+            description = {**description, "params": _relevant_params(
+                description.get("class"), description["params"])}
         return {key: _without_neutral(value) for key, value in description.items()
                 if key not in NEUTRAL_PARAMS}
     if isinstance(description, list):
         return [_without_neutral(value) for value in description]
     return description
+
+
+def _relevant_params(cls, params: dict) -> dict:
+    added = ADDED_PARAMS.get(cls, {})
+    inert = INERT_UNLESS.get(cls, {})
+    return {key: value for key, value in params.items()
+            if not (key in added and value == added[key])
+            and not (key in inert and params.get(inert[key][0]) != inert[key][1])}
 
 
 def params_hash(description) -> str:
@@ -294,9 +304,11 @@ class CellLog:
     One line per finished cell (``"type": "cell"``) or split (``"type": "split"``),
     written and flushed as soon as it is known, so an interrupted run loses at most the
     cell it was running. A truncated last line (killed mid-write) is ignored.
+    ``rekey(record)``, when given, computes the key a loaded record is found under
+    (its stored ``"key"`` otherwise).
     """
 
-    def __init__(self, path):
+    def __init__(self, path, rekey=None):
         self.path = Path(path)
         self.records: dict[str, dict] = {}
         if self.path.exists():
@@ -305,7 +317,7 @@ class CellLog:
                     record = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # a line cut by an interruption
-                self.records[record["key"]] = record
+                self.records[rekey(record) if rekey else record["key"]] = record
 
     def __contains__(self, key: str) -> bool:
         return key in self.records

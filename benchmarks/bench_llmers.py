@@ -120,13 +120,10 @@ class Bench:
         args = self.args
         pipeline = make_pipeline(model, enhancers, spec, seed, quick=args.quick,
                                  threads=args.threads, encoder=self.encoder, llm=self.llm)
-        description = {"pipeline": describe(pipeline), "split": split,
-                       "split_seed": seed, "dataset": spec.name}
-        if self.llm is not None:  # the model file's fingerprint, not only its path
-            description["llm_identity"] = self.identities["llm"]
+        description = {"pipeline": describe(pipeline)}
         name = label(enhancers)
-        key = (f"{spec.name}|{model}|{name}|seed={seed}|{split}|"
-               f"{params_hash(description)}")
+        key = cell_key(spec.name, model, name, seed, split, description["pipeline"],
+                       self.identities["llm"])
         if split == TEST:
             self.planned.append({"row": row or name, "key": key, "dataset": spec.name,
                                  "model": model, "seed": seed})
@@ -295,6 +292,27 @@ class Bench:
                         self.cell(spec, model, enhancers, seed, TEST, train, test, row=row)
 
 
+def cell_key(dataset: str, model: str, name: str, seed: int, split: str, pipeline: dict,
+             llm_identity=None) -> str:
+    """The log key of a cell: where it sits in the grid and a hash of every parameter."""
+    description = {"pipeline": pipeline, "split": split, "split_seed": seed,
+                   "dataset": dataset}
+    if llm_identity is not None:  # the model file's fingerprint, not only its path
+        description["llm_identity"] = llm_identity
+    return f"{dataset}|{model}|{name}|seed={seed}|{split}|{params_hash(description)}"
+
+
+def current_key(record: dict) -> str:
+    """A logged record's key under this version's hashing rules (see ``params_hash``):
+    a cell stores every parameter, so a rule that learns to ignore an inert parameter
+    applies to the cells already run."""
+    if record.get("type") != "cell" or "params" not in record:
+        return record["key"]
+    return cell_key(record["dataset"], record["model"], record["label"], record["seed"],
+                    record["split"], record["params"],
+                    (record.get("backends") or {}).get("llm"))
+
+
 def _identity(backend):
     """What determines a backend's results (model file fingerprint and settings)."""
     if backend is None or not callable(getattr(backend, "identity", None)):
@@ -355,7 +373,7 @@ def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    log = CellLog(out / "cells.jsonl")
+    log = CellLog(out / "cells.jsonl", rekey=current_key)
     cache = LLMCache(args.cache_dir) if args.cache_dir else True
     encoder = SentenceEncoder(device="cpu", cache=cache, verbose=0)
     llm = None
