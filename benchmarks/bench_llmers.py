@@ -48,29 +48,16 @@ Outputs in ``OUT``: ``results.json`` (config, versions, summary, skipped cells),
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import warnings
 
+from _threads import THREADS as _THREADS  # first: it sizes the thread pools
 
-def _threads_from_argv(default: int = 1) -> int:
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return int(sys.argv[i + 1])
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-    return default
-
-
-# Before numpy/torch load: the BLAS and OpenMP pools take their size at import.
-_THREADS = _threads_from_argv()
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, str(_THREADS))
-
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from _llmers_grid import (  # noqa: E402
+# isort: split
+import numpy as np
+import pandas as pd
+from _llmers_grid import (
     DATASETS,
     ENHANCER_CHOICES,
     ENHANCERS,
@@ -82,7 +69,7 @@ from _llmers_grid import (  # noqa: E402
     ordered,
     why_not,
 )
-from _protocol import (  # noqa: E402
+from _protocol import (
     CellLog,
     PeakMemory,
     backend_counters,

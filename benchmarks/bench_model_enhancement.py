@@ -44,31 +44,17 @@ of ``results/model_enhancement_cells.jsonl``. Writes
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
+from _threads import THREADS as _THREADS  # first: it sizes the thread pools
 
-def _threads_from_argv(default: int = 1) -> int:
-    for i, arg in enumerate(sys.argv):
-        if arg == "--threads" and i + 1 < len(sys.argv):
-            return int(sys.argv[i + 1])
-        if arg.startswith("--threads="):
-            return int(arg.split("=", 1)[1])
-    return default
+# isort: split
+import time
+import warnings
 
-
-# Before numpy/torch load: the BLAS and OpenMP pools take their size at import.
-_THREADS = _threads_from_argv()
-for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, str(_THREADS))
-
-import time  # noqa: E402
-import warnings  # noqa: E402
-
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-from _llmers_grid import DATASETS, make_model, n_factors  # noqa: E402
-from _protocol import (  # noqa: E402
+import pandas as pd
+import torch
+from _llmers_grid import DATASETS, make_model, n_factors
+from _protocol import (
     RESULTS_DIR,
     CellLog,
     leave_last_out,
@@ -77,11 +63,11 @@ from _protocol import (  # noqa: E402
     seeds_argument,
     versions,
 )
-from sklearn.pipeline import Pipeline  # noqa: E402
+from sklearn.pipeline import Pipeline
 
-from skllmers.llm import LLMCache, SentenceEncoder, default_cache_dir  # noqa: E402
-from skllmers.metrics import paired_test  # noqa: E402
-from skllmers.model_enhancement import (  # noqa: E402
+from skllmers.llm import LLMCache, SentenceEncoder, default_cache_dir
+from skllmers.metrics import paired_test
+from skllmers.model_enhancement import (
     GuidanceRegularizer,
     LLMEmbeddingInitializer,
 )
