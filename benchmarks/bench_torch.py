@@ -6,6 +6,7 @@ Run by hand (it is not a timed test)::
     .venv/bin/python benchmarks/bench_torch.py --part speed --repeats 7
     .venv/bin/python benchmarks/bench_torch.py --part quality --seeds 5
     .venv/bin/python benchmarks/bench_torch.py --threads 1     # both libraries on 1 thread
+    python benchmarks/bench_torch.py --device cuda             # on a GPU machine
 
 **Speed** (ml-latest-small, or a synthetic data set of the same size when it cannot be
 loaded): the time per epoch of ``BPRRecommender`` and of implicit's
@@ -15,13 +16,18 @@ user, fitted models of both. The two libraries alternate within each repeat, so 
 busy machine slows both alike; the ratio of the medians is reported (< 1: torch is
 faster). An epoch is timed as a whole fit of ``--epochs`` epochs divided by their
 number (set-up included). Both use ``--threads`` threads (default: torch's setting).
+With ``--device cuda`` the torch model is also timed on the GPU in the same run, and the
+GPU's speed-up over the CPU is reported; ``--rows N`` times a synthetic data set of N
+rows instead (the scale at which a GPU pays).
 
 **Quality**: the protocol of ``bench_recommenders.py`` (``_protocol.py``: LeaveLastOut
 with a seeded tie-break, full-catalogue ranking, training items excluded), ``--seeds``
 seeds: BPR vs implicit BPR, LightGCN vs BPR, SASRec vs the non-sequential models, with
 a paired per-user Wilcoxon test against implicit BPR.
 
-Writes ``benchmarks/results/torch_speed.{json,md}`` and ``torch_quality.{json,md}``.
+Writes ``benchmarks/results/torch_speed.{json,md}`` and ``torch_quality.{json,md}``
+(``torch_speed_cuda``, ``torch_quality_cuda`` with ``--device cuda``; ``--tag`` adds a
+suffix of its own).
 """
 
 from __future__ import annotations
@@ -117,62 +123,80 @@ def time_call(function) -> float:
     return time.perf_counter() - start
 
 
-def speed(data: InteractionData, repeats: int, epochs: int, threads: int) -> dict:
+def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
+          devices: list[str]) -> dict:
+    """Median seconds of a BPR epoch (torch on each device, implicit) and of recommend."""
     csr = data.to_csr(values="ones")
     users = np.arange(data.n_users)
-    ours = BPRRecommender(n_factors=N_FACTORS, epochs=epochs, random_state=0)
+    ours = {device: BPRRecommender(n_factors=N_FACTORS, epochs=epochs, device=device,
+                                   random_state=0) for device in devices}
     theirs = implicit_bpr(N_FACTORS, epochs, threads, 0)
-    times = {"torch epoch": [], "implicit epoch": [], "torch recommend": [],
-             "implicit recommend": []}
+    times = {f"torch {device} epoch": [] for device in devices}
+    times.update({"implicit epoch": [], "torch recommend": [], "implicit recommend": []})
+    served = ours[devices[0]]
     with threadpool_limits(threads, "blas"):  # numpy's and implicit's products alike
-        ours.fit(data)  # warm-up: imports, thread pools, first allocations
+        for model in ours.values():
+            model.fit(data)  # warm-up: imports, thread pools, CUDA context, allocations
         for _ in tqdm(range(repeats), desc="speed repeats"):
-            times["torch epoch"].append(time_call(lambda: ours.fit(data)) / epochs)
+            for device, model in ours.items():  # a fit ends in a copy to numpy: synced
+                times[f"torch {device} epoch"].append(time_call(lambda: model.fit(data))
+                                                      / epochs)
             times["implicit epoch"].append(
                 time_call(lambda: theirs.fit(csr, show_progress=False)) / epochs)
             times["torch recommend"].append(
-                time_call(lambda: ours.recommend(data.user_ids, k=10)))
+                time_call(lambda: served.recommend(data.user_ids, k=10)))
             times["implicit recommend"].append(time_call(lambda: theirs.recommend(
                 users, csr, N=10, filter_already_liked_items=True)))
     medians = {name: median(values) for name, values in times.items()}
-    return {
-        "medians_seconds": medians,
-        "epoch_ratio": medians["torch epoch"] / medians["implicit epoch"],
-        "recommend_ratio": medians["torch recommend"] / medians["implicit recommend"],
-        "all_seconds": times,
-    }
+    ratios = {f"{device} epoch / implicit epoch":
+              medians[f"torch {device} epoch"] / medians["implicit epoch"]
+              for device in devices}
+    ratios["recommend / implicit recommend"] = (medians["torch recommend"]
+                                                / medians["implicit recommend"])
+    if "cuda" in devices:
+        ratios["cpu epoch / cuda epoch (GPU speed-up)"] = (
+            medians["torch cpu epoch"] / medians["torch cuda epoch"])
+    return {"medians_seconds": medians, "ratios": ratios, "all_seconds": times}
 
 
 def speed_table(result: dict, config: dict) -> str:
-    m = result["medians_seconds"]
-    rows = [
-        ("epoch of BPR (s)", m["torch epoch"], m["implicit epoch"], result["epoch_ratio"]),
-        (f"recommend top-10, all {config['n_users']} users (s)", m["torch recommend"],
-         m["implicit recommend"], result["recommend_ratio"]),
-    ]
+    m, ratios = result["medians_seconds"], result["ratios"]
+    rows = [(f"epoch of BPR, torch on {device} (s)", m[f"torch {device} epoch"],
+             m["implicit epoch"], ratios[f"{device} epoch / implicit epoch"])
+            for device in config["devices"]]
+    rows.append((f"recommend top-10, all {config['n_users']} users (s)",
+                 m["torch recommend"], m["implicit recommend"],
+                 ratios["recommend / implicit recommend"]))
     frame = pd.DataFrame(rows, columns=["median of " + str(config["repeats"]) + " repeats",
-                                        "skllmers (torch)", "implicit", "ratio torch/implicit"])
-    return frame.to_markdown(index=False, floatfmt=".4f")
+                                        "skllmers (torch)", "implicit (CPU)",
+                                        "ratio torch/implicit"])
+    table = frame.to_markdown(index=False, floatfmt=".4f")
+    speedup = ratios.get("cpu epoch / cuda epoch (GPU speed-up)")
+    if speedup is not None:
+        table += f"\n\nGPU speed-up of a BPR epoch over the CPU: {speedup:.1f}x"
+    return table
 
 
 # ---------------------------------------------------------------------- quality
-def quality_models(seed: int, threads: int) -> dict:
+def quality_models(seed: int, threads: int, device: str) -> dict:
     return {
         "Popularity": PopularityRecommender(),
         "EASE": EASERecommender(l2=200.0),
         "ALS": ALSRecommender(n_factors=N_FACTORS, random_state=seed),
         "implicit BPR": ImplicitBPR(num_threads=threads, random_state=seed),
-        "BPR": BPRRecommender(n_factors=N_FACTORS, random_state=seed),
-        "LightGCN": LightGCNRecommender(n_factors=N_FACTORS, random_state=seed),
-        "SASRec": SASRecRecommender(n_factors=N_FACTORS, random_state=seed),
+        "BPR": BPRRecommender(n_factors=N_FACTORS, device=device, random_state=seed),
+        "LightGCN": LightGCNRecommender(n_factors=N_FACTORS, device=device,
+                                        random_state=seed),
+        "SASRec": SASRecRecommender(n_factors=N_FACTORS, device=device, random_state=seed),
     }
 
 
-def quality(data: InteractionData, seeds: list, threads: int, only) -> list[dict]:
+def quality(data: InteractionData, seeds: list, threads: int, device: str,
+            only) -> list[dict]:
     cells = []
     for seed in tqdm(seeds, desc="seeds"):
         train, test = leave_last_out(data, seed)
-        for name, model in quality_models(seed, threads).items():
+        for name, model in quality_models(seed, threads, device).items():
             if only and name not in only:
                 continue
             cells.append({"model": name, "seed": seed, "params": model.get_params(),
@@ -203,38 +227,56 @@ def main():
     parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=5, help="speed repeats")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
+    parser.add_argument("--rows", type=int, default=None,
+                        help="time a synthetic data set of this many rows instead")
     parser.add_argument("--seeds", type=seeds_argument, default=list(range(5)),
                         help="number of seeds, or a comma-separated list")
     parser.add_argument("--models", nargs="*", help="subset of the quality models")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of torch and implicit (default: torch's setting)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where the torch models train (cuda: speed is timed on "
+                             "both the CPU and the GPU)")
+    parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
-    data, dataset = load_data()
+    suffix = ("_cuda" if args.device == "cuda" else "") + (f"_{args.tag}" if args.tag else "")
     RESULTS_DIR.mkdir(exist_ok=True)
 
     if args.part in ("speed", "all"):
+        if args.rows:
+            data = synthetic_data(n_users=args.rows // 100, n_items=args.rows // 200,
+                                  n_rows=args.rows)
+            dataset = f"synthetic ({data.n_users:,} users, {data.n_items:,} items, " \
+                      f"{len(data):,} rows)"
+        else:
+            data, dataset = load_data()
+        devices = ["cpu", "cuda"] if args.device == "cuda" else ["cpu"]
         config = {"dataset": dataset, "n_users": data.n_users, "n_rows": len(data),
                   "n_factors": N_FACTORS, "epochs_per_fit": args.epochs,
-                  "repeats": args.repeats, "threads": threads,
-                  "device": "cpu", "versions": versions()}
-        result = speed(data, args.repeats, args.epochs, threads)
+                  "repeats": args.repeats, "threads": threads, "devices": devices,
+                  "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+                  "versions": versions()}
+        result = speed(data, args.repeats, args.epochs, threads, devices)
         table = speed_table(result, config)
-        (RESULTS_DIR / "torch_speed.json").write_text(
+        (RESULTS_DIR / f"torch_speed{suffix}.json").write_text(
             json.dumps({"config": config, **result}, indent=1))
-        (RESULTS_DIR / "torch_speed.md").write_text(table + "\n")
+        (RESULTS_DIR / f"torch_speed{suffix}.md").write_text(table + "\n")
+        print(f"{dataset}; {threads} CPU threads")
         print(table)
 
     if args.part in ("quality", "all"):
-        cells = quality(data, args.seeds, threads, args.models)
+        data, dataset = load_data()
+        cells = quality(data, args.seeds, threads, args.device, args.models)
         baseline = BASELINE if not args.models or BASELINE in args.models else None
         summary = summarize(cells, baseline=baseline)
         config = {"dataset": dataset, "split": "LeaveLastOut(n=1, ties: seeded random)",
                   "seeds": args.seeds, "ranking": "full catalogue, train items excluded",
-                  "threads": threads}
-        write_results("torch_quality", cells, summary, config)
+                  "threads": threads, "device": args.device,
+                  "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None}
+        write_results(f"torch_quality{suffix}", cells, summary, config)
         print("\n".join(claims(summary)))
 
 

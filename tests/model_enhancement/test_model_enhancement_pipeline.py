@@ -23,11 +23,12 @@ from skllmers.recommenders import (
 )
 
 TORCH_MODELS = {
-    "bpr": lambda: BPRRecommender(n_factors=16, epochs=3, batch_size=256, random_state=0),
+    "bpr": lambda: BPRRecommender(n_factors=16, epochs=3, batch_size=256, device="cpu",
+                                  random_state=0),
     "lightgcn": lambda: LightGCNRecommender(n_factors=16, n_layers=2, epochs=3,
-                                            batch_size=256, random_state=0),
+                                            batch_size=256, device="cpu", random_state=0),
     "sasrec": lambda: SASRecRecommender(n_factors=16, max_len=10, n_layers=1, epochs=2,
-                                        batch_size=64, random_state=0),
+                                        batch_size=64, device="cpu", random_state=0),
 }
 
 
@@ -63,12 +64,13 @@ def _ndcg(pipeline, train, test):
 # lift shrinks (contrastive +0.007 NDCG@10), which says little about guidance itself.
 def _bpr():
     return BPRRecommender(n_factors=32, epochs=20, batch_size=256, learning_rate=1e-2,
-                          weight_decay=1e-3, random_state=0)
+                          weight_decay=1e-3, device="cpu", random_state=0)
 
 
 def _lightgcn():
     return LightGCNRecommender(n_factors=32, n_layers=3, epochs=20, batch_size=256,
-                               learning_rate=5e-3, weight_decay=1e-4, random_state=0)
+                               learning_rate=5e-3, weight_decay=1e-4, device="cpu",
+                               random_state=0)
 
 
 @pytest.fixture(scope="module")

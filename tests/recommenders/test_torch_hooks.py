@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fixture)
     clustered_data,
     fitted,
@@ -60,6 +61,17 @@ def test_guidance_of_weight_zero_is_the_unguided_model(name, kind, split, target
     guidance = GuidanceTargets(*targets, weight=0.0, kind=kind)
     assert_same_model(fitted(name, train),
                       make_model(name).fit(train.with_artifacts(guidance=guidance)))
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+@pytest.mark.parametrize("name", MODELS)
+def test_guidance_of_weight_zero_on_cuda_is_the_unguided_model(name, split, targets):
+    train, _ = split  # up to CUDA's rounding (see test_torch_models)
+    guidance = GuidanceTargets(*targets, weight=0.0, kind="contrastive")
+    plain = make_model(name, device="cuda").fit(train)
+    zero = make_model(name, device="cuda").fit(train.with_artifacts(guidance=guidance))
+    np.testing.assert_allclose(zero.item_factors_, plain.item_factors_, atol=1e-4)
 
 
 @pytest.mark.parametrize("kind, mask_ratio", [("contrastive", 0.1), ("generative", 0.5)])
