@@ -117,9 +117,9 @@ def synthetic_data(n_users=610, n_items=9742, n_rows=100_836, seed=0) -> Interac
 
 
 # ---------------------------------------------------------------------- speed
-def time_call(function) -> float:
+def time_call(function, *args) -> float:
     start = time.perf_counter()
-    function()
+    function(*args)
     return time.perf_counter() - start
 
 
@@ -139,8 +139,7 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
             model.fit(data)  # warm-up: imports, thread pools, CUDA context, allocations
         for _ in tqdm(range(repeats), desc="speed repeats"):
             for device, model in ours.items():  # a fit ends in a copy to numpy: synced
-                times[f"torch {device} epoch"].append(time_call(lambda: model.fit(data))
-                                                      / epochs)
+                times[f"torch {device} epoch"].append(time_call(model.fit, data) / epochs)
             times["implicit epoch"].append(
                 time_call(lambda: theirs.fit(csr, show_progress=False)) / epochs)
             times["torch recommend"].append(
