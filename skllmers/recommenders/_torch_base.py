@@ -205,13 +205,18 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
     def _run_epoch(self, state, guidance, optimizer, rng) -> float:
         total, n_batches = None, 0
         for batch in self._batches(state, rng):
-            loss = self._batch_loss(state, batch, guidance)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total = loss.detach() if total is None else total + loss.detach()
+            loss = self._step(state, batch, guidance, optimizer)
+            total = loss if total is None else total + loss
             n_batches += 1
         return float(total) / max(n_batches, 1) if total is not None else 0.0
+
+    def _step(self, state, batch, guidance, optimizer) -> torch.Tensor:
+        """One optimiser step on ``batch``; returns its loss, detached."""
+        loss = self._batch_loss(state, batch, guidance)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
 
     def _negatives_per_sample(self) -> int:
         if self.n_negatives is not None:

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_torch_data import clustered_data, one_torch_thread  # noqa: F401
+from test_torch_data import clustered_data, make_model, one_torch_thread  # noqa: F401
 
-from skllmers import GuidanceTargets
+from skllmers import EmbeddingInit, GuidanceTargets
+from skllmers.recommenders import _bpr
 from skllmers.recommenders._torch import _sampling
+from skllmers.recommenders._torch._analytic import AnalyticBPR
 from skllmers.recommenders._torch._device import Seeds, resolve_device, seeded_torch
 from skllmers.recommenders._torch._embeddings import EntityEmbedding
 from skllmers.recommenders._torch._graph import normalized_adjacency, propagate
@@ -17,6 +19,7 @@ from skllmers.recommenders._torch._guidance import (
     nearest_neighbors,
 )
 from skllmers.recommenders._torch._losses import l2_penalty, ranking_loss
+from skllmers.recommenders._torch._pairwise import PairwiseBatch, pairwise_loss
 from skllmers.recommenders._torch._rows import TrainingRows
 from skllmers.recommenders._torch._sampling import KnownPairs, sample_negatives
 from skllmers.recommenders._torch._sequences import latest_histories, training_windows
@@ -102,6 +105,79 @@ def test_l2_penalty_is_half_the_squared_norm_per_sample():
 
 
 # ---------------------------------------------------------------------- graph
+# ---------------------------------------------------------------------- analytic BPR
+def autograd_bpr_gradients(users, items, batch, weight_decay):
+    users = users.clone().requires_grad_()
+    items = items.clone().requires_grad_()
+    user_rows = users.index_select(0, batch.users)
+    loss, _, used = pairwise_loss("bpr", batch, user_rows, lambda c: items.index_select(0, c))
+    loss = loss + weight_decay * l2_penalty([user_rows, *used], len(batch.users))
+    loss.backward()
+    return loss.detach(), users.grad, items.grad
+
+
+@pytest.mark.parametrize("n_negatives", [1, 3])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_analytic_bpr_gradients_are_autograd_s(n_negatives, weight_decay):
+    generator = torch.Generator().manual_seed(0)
+    users, items = torch.randn(7, 5, generator=generator), torch.randn(11, 5, generator=generator)
+    batch = PairwiseBatch(
+        users=torch.tensor([0, 3, 3, 6, 1, 0]), items=torch.tensor([2, 2, 9, 0, 10, 4]),
+        weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 0.0, 1.0]),
+        negatives=torch.randint(11, (6, n_negatives), generator=generator),
+        shared=None, explicit=None)
+    expected = autograd_bpr_gradients(users, items, batch, weight_decay)
+    user_table = torch.nn.Parameter(users.clone())
+    item_table = torch.nn.Parameter(items.clone())
+    loss = AnalyticBPR(user_table, item_table, weight_decay).set_gradients(batch)
+    torch.testing.assert_close(loss, expected[0])
+    torch.testing.assert_close(user_table.grad, expected[1])
+    torch.testing.assert_close(item_table.grad, expected[2])
+    torch.testing.assert_close(user_table.detach(), users)  # gradients only, no step
+
+
+def count_analytic_steps(monkeypatch):
+    calls = []
+    original = AnalyticBPR.set_gradients
+
+    def counted(self, batch):
+        calls.append(1)
+        return original(self, batch)
+
+    monkeypatch.setattr(AnalyticBPR, "set_gradients", counted)
+    return calls
+
+
+def test_plain_bpr_trains_like_the_autograd_path(monkeypatch):
+    train = clustered_data()
+    analytic = make_model("bpr", n_negatives=2).fit(train)
+    monkeypatch.setattr(_bpr, "is_plain_table", lambda table: False)
+    graph = make_model("bpr", n_negatives=2).fit(train)
+    np.testing.assert_allclose(analytic.item_factors_, graph.item_factors_, atol=1e-4)
+    np.testing.assert_allclose(analytic.user_factors_, graph.user_factors_, atol=1e-4)
+    np.testing.assert_allclose(analytic.loss_curve_, graph.loss_curve_, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant, analytic", [
+    ("plain", True), ("init", True), ("features", False), ("frozen", False),
+    ("guidance", False), ("bce", False),
+])
+def test_only_the_plain_bpr_takes_the_analytic_path(variant, analytic, monkeypatch):
+    train = clustered_data()
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(train.n_items, 16)).astype(np.float32)
+    artifacts = {
+        "init": {"item_embeddings": EmbeddingInit(vectors, mode="init")},
+        "features": {"item_features": vectors},
+        "frozen": {"item_embeddings": EmbeddingInit(vectors, mode="frozen")},
+        "guidance": {"guidance": GuidanceTargets(vectors, weight=0.1)},
+    }.get(variant, {})
+    calls = count_analytic_steps(monkeypatch)
+    params = {"loss": "bce"} if variant == "bce" else {}
+    make_model("bpr", epochs=1, **params).fit(train.with_artifacts(**artifacts))
+    assert bool(calls) is analytic
+
+
 def test_adjacency_is_the_symmetrically_normalised_bipartite_graph():
     rows = rows_of([0, 0, 1, 1], [0, 1, 1, 1], n_users=3, n_items=3, weights=[1, 1, 1, 2])
     adjacency = normalized_adjacency(rows, CPU).to_dense().numpy()
