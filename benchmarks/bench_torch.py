@@ -124,12 +124,12 @@ def time_call(function, *args) -> float:
 
 
 def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
-          devices: list[str]) -> dict:
+          devices: list[str], batch_size: int) -> dict:
     """Median seconds of a BPR epoch (torch on each device, implicit) and of recommend."""
     csr = data.to_csr(values="ones")
     users = np.arange(data.n_users)
-    ours = {device: BPRRecommender(n_factors=N_FACTORS, epochs=epochs, device=device,
-                                   random_state=0) for device in devices}
+    ours = {device: BPRRecommender(n_factors=N_FACTORS, epochs=epochs, batch_size=batch_size,
+                                   device=device, random_state=0) for device in devices}
     theirs = implicit_bpr(N_FACTORS, epochs, threads, 0)
     times = {f"torch {device} epoch": [] for device in devices}
     times.update({"implicit epoch": [], "torch recommend": [], "implicit recommend": []})
@@ -226,6 +226,8 @@ def main():
     parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=5, help="speed repeats")
     parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
+    parser.add_argument("--batch-size", type=int, default=BPRRecommender().batch_size,
+                        help="batch size of the timed BPRRecommender")
     parser.add_argument("--rows", type=int, default=None,
                         help="time a synthetic data set of this many rows instead")
     parser.add_argument("--seeds", type=seeds_argument, default=list(range(5)),
@@ -254,16 +256,17 @@ def main():
             data, dataset = load_data()
         devices = ["cpu", "cuda"] if args.device == "cuda" else ["cpu"]
         config = {"dataset": dataset, "n_users": data.n_users, "n_rows": len(data),
-                  "n_factors": N_FACTORS, "epochs_per_fit": args.epochs,
+                  "n_factors": N_FACTORS, "batch_size": args.batch_size,
+                  "epochs_per_fit": args.epochs,
                   "repeats": args.repeats, "threads": threads, "devices": devices,
                   "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
                   "versions": versions()}
-        result = speed(data, args.repeats, args.epochs, threads, devices)
+        result = speed(data, args.repeats, args.epochs, threads, devices, args.batch_size)
         table = speed_table(result, config)
         (RESULTS_DIR / f"torch_speed{suffix}.json").write_text(
             json.dumps({"config": config, **result}, indent=1))
         (RESULTS_DIR / f"torch_speed{suffix}.md").write_text(table + "\n")
-        print(f"{dataset}; {threads} CPU threads")
+        print(f"{dataset}; {threads} CPU threads; batch size {args.batch_size}")
         print(table)
 
     if args.part in ("quality", "all"):
