@@ -32,7 +32,7 @@ class KnownPairs:
             self._sorted = None
         else:
             self._bitmap = None
-            self._sorted = np.unique(keys)
+            self._sorted = np.sort(keys)  # repeats do no harm to the binary search
 
     def _keys(self, users, items) -> np.ndarray:
         return np.asarray(users, dtype=np.int64) * self.n_items + np.asarray(items, np.int64)
@@ -44,8 +44,14 @@ class KnownPairs:
             return self._bitmap[keys]
         if len(self._sorted) == 0:
             return np.zeros(keys.shape, dtype=bool)
-        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
-        return self._sorted[at] == keys
+        # searching keys in sorted order walks the table once, cache-friendly: several
+        # times faster than random probes for millions of keys
+        flat = keys.reshape(-1)
+        order = np.argsort(flat)
+        at = np.minimum(np.searchsorted(self._sorted, flat[order]), len(self._sorted) - 1)
+        found = np.empty(len(flat), dtype=bool)
+        found[order] = self._sorted[at] == flat[order]
+        return found.reshape(keys.shape)
 
 
 def sample_negatives(rng: np.random.Generator, users: np.ndarray, n_items: int,
