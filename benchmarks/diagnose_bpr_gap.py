@@ -9,7 +9,8 @@ the *training* part again the same way: every number here is NDCG@10 on those
 validation rows, never on the test rows the other benchmarks report.
 
 Variants: implicit's BPR; ``BPRRecommender`` with its defaults (Adam, uniform negatives
-redrawn when the user knows them, initial std 0.1) and with a smaller initial std; and
+redrawn when the user knows them, initial std 0.1), with a smaller initial std, and
+trained like implicit (``optimizer="sgd", negative_sampling="popularity"``); and
 ``MinibatchImplicitBPR``, implicit's algorithm written as minibatch SGD in torch (per-sample
 step 0.01 and L2 0.01 as implicit, 100 epochs, negatives drawn from the interaction
 list, so popularity-weighted, a sample skipped when the user knows its negative, an
@@ -25,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 from _protocol import RESULTS_DIR, leave_last_out, seeds_argument
-from bench_torch import N_FACTORS, ImplicitBPR
+from bench_torch import N_FACTORS, ImplicitBPR, implicit_style_bpr
 from tqdm.auto import tqdm
 
 from skllmers.datasets import load_movielens
@@ -117,6 +118,7 @@ VARIANTS = {
                                                              random_state=seed),
     "BPRRecommender, init std 0.01": lambda seed: SmallInitBPR(n_factors=N_FACTORS,
                                                                random_state=seed),
+    "BPRRecommender, implicit-style": lambda seed: implicit_style_bpr("cpu", seed),
     "implicit's rule, minibatch": lambda seed: MinibatchImplicitBPR(random_state=seed),
     "  ... uniform negatives": lambda seed: MinibatchImplicitBPR(
         popularity_negatives=False, random_state=seed),

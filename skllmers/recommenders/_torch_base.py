@@ -178,7 +178,7 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
 
     def _train(self, state, guidance, validation, rng: np.random.Generator) -> None:
         modules = [state.module] + ([] if guidance is None else [guidance])
-        optimizer = _adam([p for m in modules for p in m.parameters()], self.learning_rate)
+        optimizer = self._optimizer([p for m in modules for p in m.parameters()])
         stopper = None if validation is None else EarlyStopping(self.n_iter_no_change)
         self.loss_curve_ = []
         self.validation_scores_ = None if validation is None else []
@@ -209,6 +209,9 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
             total = loss if total is None else total + loss
             n_batches += 1
         return float(total) / max(n_batches, 1) if total is not None else 0.0
+
+    def _optimizer(self, params) -> torch.optim.Optimizer:
+        return _adam(params, self.learning_rate)
 
     def _step(self, state, batch, guidance, optimizer) -> torch.Tensor:
         """One optimiser step on ``batch``; returns its loss, detached."""

@@ -19,7 +19,7 @@ from skllmers.recommenders._torch._guidance import (
     nearest_neighbors,
 )
 from skllmers.recommenders._torch._losses import l2_penalty, ranking_loss
-from skllmers.recommenders._torch._pairwise import PairwiseBatch, pairwise_loss
+from skllmers.recommenders._torch._pairwise import PairwiseBatch, PairwiseSampler, pairwise_loss
 from skllmers.recommenders._torch._rows import TrainingRows
 from skllmers.recommenders._torch._sampling import KnownPairs, sample_negatives
 from skllmers.recommenders._torch._sequences import latest_histories, training_windows
@@ -105,6 +105,30 @@ def test_l2_penalty_is_half_the_squared_norm_per_sample():
 
 
 # ---------------------------------------------------------------------- graph
+def test_popularity_negatives_follow_the_rows_and_flag_known_items():
+    # item 0 has 6 rows, items 1-4 one each; user 0 knows items 0 and 1
+    users = np.array([0, 0, 1, 2, 3, 4, 5, 6, 7, 8])
+    items = np.array([0, 1, 0, 0, 0, 0, 0, 2, 3, 4])
+    rows = rows_of(users, items, n_users=9, n_items=6)
+    known = KnownPairs(users, items, 9, 6)
+    sampler = PairwiseSampler(rows, known, None, loss="bpr", n_negatives=50, batch_size=64,
+                              device=CPU, popularity=True)
+    batch = next(sampler.epoch(np.random.default_rng(0)))
+    negatives, valid = batch.negatives.numpy(), batch.valid.numpy()
+    assert set(np.unique(negatives)) <= {0, 1, 2, 3, 4}  # item 5 has no row: never drawn
+    assert 0.45 < (negatives == 0).mean() < 0.75  # item 0: 6 of 10 rows
+    np.testing.assert_array_equal(valid, ~known.contains(batch.users.numpy()[:, None],
+                                                         negatives))
+    assert not valid.all()
+
+
+def test_uniform_negatives_count_everywhere():
+    rows = rows_of([0, 1, 2], [0, 1, 2], n_users=3, n_items=8)
+    sampler = PairwiseSampler(rows, KnownPairs([0, 1, 2], [0, 1, 2], 3, 8), None,
+                              loss="bpr", n_negatives=4, batch_size=8, device=CPU)
+    assert next(sampler.epoch(np.random.default_rng(0))).valid is None
+
+
 # ---------------------------------------------------------------------- analytic BPR
 def autograd_bpr_gradients(users, items, batch, weight_decay):
     users = users.clone().requires_grad_()
@@ -116,16 +140,21 @@ def autograd_bpr_gradients(users, items, batch, weight_decay):
     return loss.detach(), users.grad, items.grad
 
 
+@pytest.mark.parametrize("masked", [False, True])
 @pytest.mark.parametrize("n_negatives", [1, 3])
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
-def test_analytic_bpr_gradients_are_autograd_s(n_negatives, weight_decay):
+def test_analytic_bpr_gradients_are_autograd_s(n_negatives, weight_decay, masked):
     generator = torch.Generator().manual_seed(0)
     users, items = torch.randn(7, 5, generator=generator), torch.randn(11, 5, generator=generator)
+    valid = None
+    if masked:  # some negatives do not count, and the first sample has none that does
+        valid = torch.rand(6, n_negatives, generator=generator) > 0.4
+        valid[0] = False
     batch = PairwiseBatch(
         users=torch.tensor([0, 3, 3, 6, 1, 0]), items=torch.tensor([2, 2, 9, 0, 10, 4]),
         weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 0.0, 1.0]),
         negatives=torch.randint(11, (6, n_negatives), generator=generator),
-        shared=None, explicit=None)
+        shared=None, explicit=None, valid=valid)
     expected = autograd_bpr_gradients(users, items, batch, weight_decay)
     user_table = torch.nn.Parameter(users.clone())
     item_table = torch.nn.Parameter(items.clone())

@@ -16,6 +16,7 @@ from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fix
     one_torch_thread,
 )
 
+from skllmers import EmbeddingInit, GuidanceTargets
 from skllmers.recommenders import BPRRecommender, LightGCNRecommender, SASRecRecommender
 
 MODELS = ["bpr", "lightgcn", "sasrec"]
@@ -169,11 +170,76 @@ def test_fitted_attributes(name, clustered_split):
     (dict(validation_fraction=1.0), "validation_fraction"),
     (dict(adapter="transformer"), "adapter"),
     (dict(device=3), "device"),
+    (dict(negative_sampling="hard"), "negative_sampling"),
+    (dict(optimizer="lbfgs"), "optimizer"),
+    (dict(init_std=0.0), "init_std"),
 ])
 def test_invalid_parameters_raise(params, message, clustered_split):
     train, _ = clustered_split
     with pytest.raises(ValueError, match=message):
         make_model("bpr", **params).fit(train)
+
+
+# ---------------------------------------------------------------------- BPR like implicit
+IMPLICIT_STYLE = dict(optimizer="sgd", negative_sampling="popularity", learning_rate=0.01,
+                      weight_decay=0.01, init_std=0.01, epochs=100)
+
+
+def test_implicit_style_bpr_learns(clustered_split):
+    train, test = clustered_split
+    baseline = Popularity().fit(train).score(test)
+    assert make_model("bpr", **IMPLICIT_STYLE).fit(train).score(test) > baseline + 0.15
+
+
+def test_sgd_moves_each_sample_by_the_learning_rate(clustered_split, monkeypatch):
+    # the batch loss is a mean, so SGD's step must be learning_rate x batch length
+    train, _ = clustered_split
+    steps = []
+    original = torch.optim.SGD.step
+
+    def record(optimizer, *args, **kwargs):
+        steps.append([group["lr"] for group in optimizer.param_groups])
+        return original(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", record)
+    make_model("bpr", optimizer="sgd", learning_rate=0.01, batch_size=300, epochs=1).fit(train)
+    n_rows = len(train)
+    expected = [0.01 * min(300, n_rows - start) for start in range(0, n_rows, 300)]
+    assert [lrs[0] for lrs in steps] == pytest.approx(expected)
+
+
+def test_init_std_sets_the_scale_of_the_random_embeddings(clustered_split):
+    train, _ = clustered_split
+    for std in (0.01, 0.5):
+        model = make_model("bpr", init_std=std, epochs=1, learning_rate=1e-6).fit(train)
+        assert model.item_factors_.std() == pytest.approx(std, rel=0.1)
+
+
+@pytest.mark.parametrize("artifact", ["item_features", "frozen", "guidance"])
+def test_sgd_refuses_artifacts_that_add_trainable_modules(artifact, clustered_split):
+    train, _ = clustered_split
+    vectors = np.random.default_rng(0).normal(size=(train.n_items, 16)).astype(np.float32)
+    data = train.with_artifacts(**{
+        "item_features": {"item_features": vectors},
+        "frozen": {"item_embeddings": EmbeddingInit(vectors, mode="frozen")},
+        "guidance": {"guidance": GuidanceTargets(vectors, weight=0.1)},
+    }[artifact])
+    with pytest.raises(ValueError, match="optimizer='sgd'.*need optimizer='adam'"):
+        make_model("bpr", optimizer="sgd").fit(data)
+
+
+def test_sgd_trains_from_init_embeddings(clustered_split):
+    train, _ = clustered_split
+    vectors = np.random.default_rng(0).normal(size=(train.n_items, 16)).astype(np.float32)
+    data = train.with_artifacts(item_embeddings=EmbeddingInit(vectors, mode="init"))
+    model = make_model("bpr", optimizer="sgd", learning_rate=0.01, epochs=1).fit(data)
+    assert not np.allclose(model.item_factors_, vectors)
+
+
+def test_popularity_sampling_needs_per_sample_negatives(clustered_split):
+    train, _ = clustered_split
+    with pytest.raises(ValueError, match="'popularity'.*sampled_softmax"):
+        make_model("bpr", negative_sampling="popularity", loss="sampled_softmax").fit(train)
 
 
 def test_sasrec_heads_must_divide_the_width(clustered_split):

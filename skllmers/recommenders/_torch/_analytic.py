@@ -53,8 +53,11 @@ class AnalyticBPR:
 
         scores = torch.bmm(item_rows, user_rows.unsqueeze(2)).squeeze(2)
         margins = scores[:, 1:] - scores[:, :1]  # s_neg - s_pos, (B, K)
-        per_sample = (batch.weights / (n_negatives * size)).unsqueeze(1)
+        counts = _negatives_counted(batch.valid, n_negatives)
+        per_sample = (batch.weights / (counts * size)).unsqueeze(1)
         d_negative = torch.sigmoid(margins).mul_(per_sample)  # dL / ds_neg
+        if batch.valid is not None:
+            d_negative.mul_(batch.valid)
         d_scores = torch.cat([-d_negative.sum(dim=1, keepdim=True), d_negative], dim=1)
 
         shrink = self.weight_decay / size
@@ -64,14 +67,24 @@ class AnalyticBPR:
                                                                           alpha=shrink)
         self.users.grad = _scatter(self.users, batch.users, user_grad)
         self.items.grad = _scatter(self.items, codes, item_grad.view(-1, width))
-        return self._loss(margins, batch.weights, user_rows, item_rows)
+        return self._loss(margins, batch.valid, counts, batch.weights, user_rows, item_rows)
 
-    def _loss(self, margins, weights, user_rows, item_rows) -> torch.Tensor:
-        loss = (F.softplus(margins).mean(dim=1) * weights).mean()
+    def _loss(self, margins, valid, counts, weights, user_rows, item_rows) -> torch.Tensor:
+        terms = F.softplus(margins)
+        if valid is not None:
+            terms = terms.masked_fill(~valid, 0.0)
+        loss = (terms.sum(dim=1) / counts * weights).mean()
         if self.weight_decay:
             squares = _squared_norm(user_rows) + _squared_norm(item_rows)
             loss = loss + self.weight_decay * 0.5 * squares / len(weights)
         return loss
+
+
+def _negatives_counted(valid: torch.Tensor | None, n_negatives: int):
+    """Negatives that count per sample (at least 1, so a sample without any adds 0)."""
+    if valid is None:
+        return n_negatives
+    return valid.sum(dim=1).clamp_min(1)
 
 
 def _scatter(table: torch.Tensor, codes: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:

@@ -40,15 +40,19 @@ class EntityEmbedding(nn.Module):
         With ``frozen_vectors``, also learn the ID embedding.
     adapter : {"linear", "mlp"}, default="linear"
     features : ndarray (n, F), optional
+    init_std : float, default=INIT_STD
+        Std of a random ID embedding.
     """
 
     def __init__(self, n: int, dim: int, *, init_vectors=None, frozen_vectors=None,
-                 add_id: bool = True, adapter: str = "linear", features=None):
+                 add_id: bool = True, adapter: str = "linear", features=None,
+                 init_std: float = INIT_STD):
         super().__init__()
         self.n, self.dim = n, dim
         self.id = None
         if frozen_vectors is None or add_id:
-            self.id = nn.Parameter(_id_table(n, dim, init_vectors, zeros=frozen_vectors is not None))
+            self.id = nn.Parameter(_id_table(n, dim, init_vectors, init_std,
+                                             zeros=frozen_vectors is not None))
         self.register_buffer("frozen", _unit_scale(frozen_vectors))
         self.adapter = None if frozen_vectors is None else _adapter(
             adapter, frozen_vectors.shape[1], dim)
@@ -73,17 +77,19 @@ class EntityEmbedding(nn.Module):
         return out
 
 
-def item_embedding(n_items: int, dim: int, hooks: Hooks, adapter: str) -> EntityEmbedding:
+def item_embedding(n_items: int, dim: int, hooks: Hooks, adapter: str,
+                   init_std: float = INIT_STD) -> EntityEmbedding:
     """The item table of a model, from the ``item_embeddings`` / ``item_features`` hooks."""
-    return _table(n_items, dim, hooks.item_embeddings, hooks.item_features, adapter)
+    return _table(n_items, dim, hooks.item_embeddings, hooks.item_features, adapter, init_std)
 
 
-def user_embedding(n_users: int, dim: int, hooks: Hooks, adapter: str) -> EntityEmbedding:
+def user_embedding(n_users: int, dim: int, hooks: Hooks, adapter: str,
+                   init_std: float = INIT_STD) -> EntityEmbedding:
     """The user table of a model, from the ``user_embeddings`` / ``user_features`` hooks."""
-    return _table(n_users, dim, hooks.user_embeddings, hooks.user_features, adapter)
+    return _table(n_users, dim, hooks.user_embeddings, hooks.user_features, adapter, init_std)
 
 
-def _table(n: int, dim: int, init, features, adapter: str) -> EntityEmbedding:
+def _table(n: int, dim: int, init, features, adapter: str, init_std: float) -> EntityEmbedding:
     return EntityEmbedding(
         n, dim,
         init_vectors=init.vectors if init is not None and init.mode == "init" else None,
@@ -91,6 +97,7 @@ def _table(n: int, dim: int, init, features, adapter: str) -> EntityEmbedding:
         add_id=True if init is None else init.add_id_embedding,
         adapter=adapter,
         features=features,
+        init_std=init_std,
     )
 
 
@@ -98,12 +105,12 @@ def _rows(table: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
     return table.index_select(0, codes.reshape(-1)).view(*codes.shape, table.shape[1])
 
 
-def _id_table(n: int, dim: int, init_vectors, zeros: bool) -> torch.Tensor:
+def _id_table(n: int, dim: int, init_vectors, std: float, zeros: bool) -> torch.Tensor:
     if init_vectors is not None:
         return torch.tensor(np.asarray(init_vectors, dtype=np.float32))
     if zeros:
         return torch.zeros(n, dim)
-    return nn.init.normal_(torch.empty(n, dim), std=INIT_STD)
+    return nn.init.normal_(torch.empty(n, dim), std=std)
 
 
 def _unit_scale(matrix):

@@ -32,6 +32,9 @@ class PairwiseBatch:
         Negatives shared by the whole batch (``loss="sampled_softmax"``).
     explicit : LongTensor (B,) or None
         The explicit negative of a triple's sample, -1 for the other samples.
+    valid : BoolTensor (B, K) or None
+        ``False`` where a sampled negative is an item the user knows, which then does
+        not count (popularity sampling; uniform sampling redraws those instead).
     """
 
     users: torch.Tensor
@@ -40,13 +43,17 @@ class PairwiseBatch:
     negatives: torch.Tensor | None
     shared: torch.Tensor | None
     explicit: torch.Tensor | None
+    valid: torch.Tensor | None = None
 
 
 class PairwiseSampler:
     """An epoch is every training row and every explicit triple once, shuffled.
 
     For ``"bpr"`` and ``"bce"`` each sample gets ``n_negatives`` items drawn uniformly
-    among those its user does not know; for ``"sampled_softmax"`` each batch draws
+    among those its user does not know, or, with ``popularity=True``, drawn from the
+    training rows' items (so in proportion to their popularity, as implicit's BPR),
+    where a draw the user knows does not count (``PairwiseBatch.valid``) rather than
+    being redrawn, again as implicit; for ``"sampled_softmax"`` each batch draws
     ``n_negatives`` uniform items shared by all its samples. An explicit (user,
     positive, negative) triple is a sample of its (user, positive) like a row, and
     carries its negative in ``explicit`` (see :func:`pairwise_loss`). Everything is
@@ -62,13 +69,16 @@ class PairwiseSampler:
     loss : str
     n_negatives, batch_size : int
     device : torch.device
+    popularity : bool, default=False
     """
 
     def __init__(self, rows: TrainingRows, known: KnownPairs, triples, *, loss: str,
-                 n_negatives: int, batch_size: int, device: torch.device):
+                 n_negatives: int, batch_size: int, device: torch.device,
+                 popularity: bool = False):
         self.known, self.n_items = known, rows.n_items
         self.loss, self.n_negatives = loss, n_negatives
         self.batch_size, self.device = batch_size, device
+        self._popular = rows.items.astype(np.int64) if popularity else None
         users, items, weights = rows.users, rows.items, rows.weights
         explicit = None
         if triples is not None and len(triples):
@@ -86,10 +96,15 @@ class PairwiseSampler:
         order = rng.permutation(len(users))
         users, items, weights = users[order], items[order], weights[order]
         explicit = None if explicit is None else explicit[order]
-        negatives = shared = None
+        negatives = shared = valid = None
         if self.loss == "sampled_softmax":
             n_batches = -(-len(users) // self.batch_size)
             shared = self._tensor(rng.integers(self.n_items, size=(n_batches, self.n_negatives)))
+        elif self._popular is not None:
+            draws = self._popular[rng.integers(len(self._popular),
+                                               size=(len(users), self.n_negatives))]
+            valid = self._tensor(~self.known.contains(users[:, None], draws))
+            negatives = self._tensor(draws)
         else:
             negatives = self._tensor(
                 sample_negatives(rng, users, self.n_items, self.known, self.n_negatives))
@@ -100,7 +115,8 @@ class PairwiseSampler:
             yield PairwiseBatch(users[part], items[part], weights[part],
                                 None if negatives is None else negatives[part],
                                 None if shared is None else shared[b],
-                                None if explicit is None else explicit[part])
+                                None if explicit is None else explicit[part],
+                                None if valid is None else valid[part])
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
@@ -142,7 +158,7 @@ def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
     else:  # positive and negatives scored in one pass: (B, 1 + K)
         scores = (rows.per_sample * user_rows.unsqueeze(1)).sum(dim=2)
         positive = scores[:, 0]
-        per_sample = ranking_loss(kind, positive, scores[:, 1:])
+        per_sample = ranking_loss(kind, positive, scores[:, 1:], batch.valid)
     if rows.explicit is not None:
         explicit = (user_rows * rows.explicit).sum(dim=1)
         per_sample = per_sample + F.softplus(explicit - positive) * (batch.explicit >= 0)
