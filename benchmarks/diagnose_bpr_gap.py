@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 from skllmers.datasets import load_movielens
 from skllmers.metrics import evaluate
 from skllmers.recommenders import BaseRecommender, BPRRecommender, FactorModelMixin
-from skllmers.recommenders._torch import _embeddings
 
 
 class MinibatchImplicitBPR(FactorModelMixin, BaseRecommender):
@@ -101,23 +100,12 @@ def _sgd_step(user_table, item_table, u, i, j, learning_rate, reg, bias):
     item_table.index_add_(0, j, -z * user_rows - reg * negative, alpha=learning_rate)
 
 
-class SmallInitBPR(BPRRecommender):
-    """BPRRecommender whose random embeddings start with std 0.01 (not 0.1)."""
-
-    def _fit(self, X):
-        default, _embeddings.INIT_STD = _embeddings.INIT_STD, 0.01
-        try:
-            super()._fit(X)
-        finally:
-            _embeddings.INIT_STD = default
-
-
 VARIANTS = {
     "implicit BPR": lambda seed: ImplicitBPR(num_threads=1, random_state=seed),
     "BPRRecommender (defaults)": lambda seed: BPRRecommender(n_factors=N_FACTORS,
                                                              random_state=seed),
-    "BPRRecommender, init std 0.01": lambda seed: SmallInitBPR(n_factors=N_FACTORS,
-                                                               random_state=seed),
+    "BPRRecommender, init std 0.01": lambda seed: BPRRecommender(
+        n_factors=N_FACTORS, init_std=0.01, random_state=seed),
     "BPRRecommender, implicit-style": lambda seed: implicit_style_bpr("cpu", seed),
     "implicit's rule, minibatch": lambda seed: MinibatchImplicitBPR(random_state=seed),
     "  ... uniform negatives": lambda seed: MinibatchImplicitBPR(
