@@ -15,7 +15,9 @@ interactions, and the time of ``recommend`` (top 10, seen items excluded) for ev
 user, fitted models of both. The two libraries alternate within each repeat, so a
 busy machine slows both alike; the ratio of the medians is reported (< 1: torch is
 faster). An epoch is timed as a whole fit of ``--epochs`` epochs divided by their
-number (set-up included). Both use ``--threads`` threads (default: torch's setting).
+number (set-up included), and as its marginal cost, the difference between that fit
+and a one-epoch fit over ``--epochs - 1`` (set-up excluded; the set-up is reported
+too). Both use ``--threads`` threads (default: torch's setting).
 With ``--device cuda`` the torch model is also timed on the GPU in the same run, and the
 GPU's speed-up over the CPU is reported; ``--rows N`` times a synthetic data set of N
 rows instead (the scale at which a GPU pays).
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -125,44 +128,83 @@ def time_call(function, *args) -> float:
 
 def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
           devices: list[str], batch_size: int) -> dict:
-    """Median seconds of a BPR epoch (torch on each device, implicit) and of recommend."""
+    """Median seconds of a BPR epoch (torch on each device, implicit) and of recommend.
+
+    Each repeat times a fit of ``epochs`` epochs and one of a single epoch, so an epoch
+    is reported both as the whole fit over ``epochs`` (set-up included) and as the
+    marginal cost ``(fit - one-epoch fit) / (epochs - 1)`` (set-up excluded).
+    """
     csr = data.to_csr(values="ones")
     users = np.arange(data.n_users)
-    ours = {device: BPRRecommender(n_factors=N_FACTORS, epochs=epochs, batch_size=batch_size,
-                                   device=device, random_state=0) for device in devices}
-    theirs = implicit_bpr(N_FACTORS, epochs, threads, 0)
-    times = {f"torch {device} epoch": [] for device in devices}
-    times.update({"implicit epoch": [], "torch recommend": [], "implicit recommend": []})
-    served = ours[devices[0]]
+    fits = {}
+    for device in devices:
+        for n in (epochs, 1):
+            fits[f"torch {device}", n] = BPRRecommender(
+                n_factors=N_FACTORS, epochs=n, batch_size=batch_size, device=device,
+                random_state=0).fit
+    theirs = {n: implicit_bpr(N_FACTORS, n, threads, 0) for n in (epochs, 1)}
+    for n, model in theirs.items():
+        fits["implicit", n] = partial(fit_implicit, model, csr)
+    times = {f"{name} fit of {n}": [] for name, n in fits}
+    times.update({"torch recommend": [], "implicit recommend": []})
     with threadpool_limits(threads, "blas"):  # numpy's and implicit's products alike
-        for model in ours.values():
-            model.fit(data)  # warm-up: imports, thread pools, CUDA context, allocations
+        for fit in fits.values():
+            fit(data)  # warm-up: imports, thread pools, CUDA context, allocations
+        served = BPRRecommender(n_factors=N_FACTORS, epochs=1, random_state=0).fit(data)
         for _ in tqdm(range(repeats), desc="speed repeats"):
-            for device, model in ours.items():  # a fit ends in a copy to numpy: synced
-                times[f"torch {device} epoch"].append(time_call(model.fit, data) / epochs)
-            times["implicit epoch"].append(
-                time_call(lambda: theirs.fit(csr, show_progress=False)) / epochs)
+            for (name, n), fit in fits.items():  # a torch fit ends in a copy to numpy
+                times[f"{name} fit of {n}"].append(time_call(fit, data))
             times["torch recommend"].append(
                 time_call(lambda: served.recommend(data.user_ids, k=10)))
-            times["implicit recommend"].append(time_call(lambda: theirs.recommend(
+            times["implicit recommend"].append(time_call(lambda: theirs[epochs].recommend(
                 users, csr, N=10, filter_already_liked_items=True)))
-    medians = {name: median(values) for name, values in times.items()}
-    ratios = {f"{device} epoch / implicit epoch":
-              medians[f"torch {device} epoch"] / medians["implicit epoch"]
-              for device in devices}
+    return summarize_speed(times, devices, epochs)
+
+
+def fit_implicit(model, csr, data) -> None:
+    """Fit implicit's ``model`` on ``csr`` (``data`` is the same rows, for torch)."""
+    model.fit(csr, show_progress=False)
+
+
+def summarize_speed(times: dict, devices: list[str], epochs: int) -> dict:
+    runs = {f"torch {device}": f"torch {device}" for device in devices}
+    runs["implicit"] = "implicit"
+    medians = {}
+    for name in runs:
+        full = np.asarray(times[f"{name} fit of {epochs}"])
+        one = np.asarray(times[f"{name} fit of 1"])
+        marginal = (full - one) / max(epochs - 1, 1)
+        medians[f"{name} epoch"] = median(full / epochs)
+        medians[f"{name} marginal epoch"] = median(marginal)
+        medians[f"{name} set-up"] = median(one - marginal)
+    for name in ("torch recommend", "implicit recommend"):
+        medians[name] = median(times[name])
+    ratios = {}
+    for device in devices:
+        for kind in ("epoch", "marginal epoch"):
+            ratios[f"{device} {kind} / implicit {kind}"] = (
+                medians[f"torch {device} {kind}"] / medians[f"implicit {kind}"])
     ratios["recommend / implicit recommend"] = (medians["torch recommend"]
                                                 / medians["implicit recommend"])
     if "cuda" in devices:
-        ratios["cpu epoch / cuda epoch (GPU speed-up)"] = (
-            medians["torch cpu epoch"] / medians["torch cuda epoch"])
+        for kind in ("epoch", "marginal epoch"):
+            ratios[f"cpu {kind} / cuda {kind} (GPU speed-up)"] = (
+                medians[f"torch cpu {kind}"] / medians[f"torch cuda {kind}"])
     return {"medians_seconds": medians, "ratios": ratios, "all_seconds": times}
 
 
 def speed_table(result: dict, config: dict) -> str:
     m, ratios = result["medians_seconds"], result["ratios"]
-    rows = [(f"epoch of BPR, torch on {device} (s)", m[f"torch {device} epoch"],
-             m["implicit epoch"], ratios[f"{device} epoch / implicit epoch"])
-            for device in config["devices"]]
+    rows = []
+    for device in config["devices"]:
+        rows.append((f"epoch of BPR, torch on {device}: fit / epochs (s)",
+                     m[f"torch {device} epoch"], m["implicit epoch"],
+                     ratios[f"{device} epoch / implicit epoch"]))
+        rows.append((f"epoch of BPR, torch on {device}: marginal, set-up excluded (s)",
+                     m[f"torch {device} marginal epoch"], m["implicit marginal epoch"],
+                     ratios[f"{device} marginal epoch / implicit marginal epoch"]))
+        rows.append((f"set-up of a fit, torch on {device} (s)", m[f"torch {device} set-up"],
+                     m["implicit set-up"], m[f"torch {device} set-up"] / m["implicit set-up"]))
     rows.append((f"recommend top-10, all {config['n_users']} users (s)",
                  m["torch recommend"], m["implicit recommend"],
                  ratios["recommend / implicit recommend"]))
@@ -170,9 +212,11 @@ def speed_table(result: dict, config: dict) -> str:
                                         "skllmers (torch)", "implicit (CPU)",
                                         "ratio torch/implicit"])
     table = frame.to_markdown(index=False, floatfmt=".4f")
-    speedup = ratios.get("cpu epoch / cuda epoch (GPU speed-up)")
-    if speedup is not None:
-        table += f"\n\nGPU speed-up of a BPR epoch over the CPU: {speedup:.1f}x"
+    if "cuda" in config["devices"]:
+        table += ("\n\nGPU speed-up of a BPR epoch over the CPU: "
+                  f"{ratios['cpu epoch / cuda epoch (GPU speed-up)']:.1f}x (fit / epochs), "
+                  f"{ratios['cpu marginal epoch / cuda marginal epoch (GPU speed-up)']:.1f}x "
+                  "(marginal)")
     return table
 
 
@@ -237,7 +281,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", choices=("speed", "quality", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=5, help="speed repeats")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs per timed fit (>= 2)")
     parser.add_argument("--batch-size", type=int, default=BPRRecommender().batch_size,
                         help="batch size of the timed BPRRecommender")
     parser.add_argument("--rows", type=int, default=None,
@@ -252,6 +296,9 @@ def main():
                              "both the CPU and the GPU)")
     parser.add_argument("--tag", default="", help="suffix of the result files")
     args = parser.parse_args()
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (an epoch's marginal cost is the "
+                     "difference between a fit of --epochs epochs and one of 1).")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
