@@ -176,24 +176,13 @@ class BPRRecommender(TorchRecommender):
         self.init_std = init_std
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
-        if self.negative_sampling == "popularity" and self.loss == "sampled_softmax":
-            raise ValueError(
-                "negative_sampling='popularity' draws each sample's own negatives, but "
-                "loss='sampled_softmax' shares uniform negatives across a batch; use "
-                "loss='bpr' or 'bce', or negative_sampling='uniform'."
-            )
         module = _MatrixFactorization(
             user_embedding(rows.n_users, self.n_factors, hooks, self.adapter, self.init_std),
             item_embedding(rows.n_items, self.n_factors, hooks, self.adapter, self.init_std),
         ).to(self.device_)
-        plain = is_plain_table(module.users) and is_plain_table(module.items)
-        if self.optimizer == "sgd" and not (plain and hooks.guidance is None):
-            raise ValueError(
-                "optimizer='sgd' steps the two embedding tables by learning_rate per "
-                "sample, but the data's LLM artifacts add trainable modules (a 'frozen' "
-                "embedding's adapter, a side-feature projection or a guidance head) "
-                "that need optimizer='adam'."
-            )
+        plain = (is_plain_table(module.users) and is_plain_table(module.items)
+                 and hooks.guidance is None)
+        self._check_training_choices(plain)
         known = KnownPairs(rows.users, rows.items, rows.n_users, rows.n_items)
         sampler = PairwiseSampler(train, known, hooks.negatives, loss=self.loss,
                                   n_negatives=self._negatives_per_sample(),
@@ -201,9 +190,25 @@ class BPRRecommender(TorchRecommender):
                                   popularity=self.negative_sampling == "popularity")
         analytic = None
         no_triples = hooks.negatives is None or len(hooks.negatives) == 0
-        if self.loss == "bpr" and no_triples and hooks.guidance is None and plain:
+        if plain and self.loss == "bpr" and no_triples:
             analytic = AnalyticBPR(module.users.id, module.items.id, self.weight_decay)
         return _State(module, sampler, analytic)
+
+    def _check_training_choices(self, plain: bool) -> None:
+        """Refuse the combinations of parameters and artifacts that cannot train."""
+        if self.negative_sampling == "popularity" and self.loss == "sampled_softmax":
+            raise ValueError(
+                "negative_sampling='popularity' draws each sample's own negatives, but "
+                "loss='sampled_softmax' shares uniform negatives across a batch; use "
+                "loss='bpr' or 'bce', or negative_sampling='uniform'."
+            )
+        if self.optimizer == "sgd" and not plain:
+            raise ValueError(
+                "optimizer='sgd' steps the two embedding tables by learning_rate per "
+                "sample, but the data's LLM artifacts add trainable modules (a 'frozen' "
+                "embedding's adapter, a side-feature projection or a guidance head) "
+                "that need optimizer='adam'."
+            )
 
     def _optimizer(self, params) -> torch.optim.Optimizer:
         if self.optimizer == "sgd":
