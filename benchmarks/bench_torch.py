@@ -167,10 +167,8 @@ def fit_implicit(model, csr, data) -> None:
 
 
 def summarize_speed(times: dict, devices: list[str], epochs: int) -> dict:
-    runs = {f"torch {device}": f"torch {device}" for device in devices}
-    runs["implicit"] = "implicit"
     medians = {}
-    for name in runs:
+    for name in [f"torch {device}" for device in devices] + ["implicit"]:
         full = np.asarray(times[f"{name} fit of {epochs}"])
         one = np.asarray(times[f"{name} fit of 1"])
         marginal = (full - one) / max(epochs - 1, 1)

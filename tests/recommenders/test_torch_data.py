@@ -19,6 +19,13 @@ from skllmers.recommenders import (
     SASRecRecommender,
 )
 
+
+def cuda(test):
+    """A CUDA test: selected by ``-m cuda``, skipped where torch sees no GPU."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+    return pytest.mark.cuda(skip(test))
+
+
 N_CLUSTERS = 3
 ITEMS_PER_CLUSTER = 20
 

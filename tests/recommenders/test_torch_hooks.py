@@ -5,6 +5,7 @@ import pytest
 import torch
 from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fixture)
     clustered_data,
+    cuda,
     fitted,
     item_clusters,
     leave_last_out,
@@ -64,8 +65,7 @@ def test_guidance_of_weight_zero_is_the_unguided_model(name, kind, split, target
                       make_model(name).fit(train.with_artifacts(guidance=guidance)))
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
+@cuda
 @pytest.mark.parametrize("name", MODELS)
 def test_guidance_of_weight_zero_on_cuda_is_the_unguided_model(name, split, targets):
     train, _ = split  # up to CUDA's rounding (see test_torch_models)
@@ -96,8 +96,6 @@ def test_guidance_aligns_embeddings_with_the_targets(name, kind, mask_ratio, spl
 def neighbour_agreement(factors, targets, k=5):
     """Mean cosine between each row's factors and the mean of its k target-space
     neighbours' factors."""
-    import torch
-
     from skllmers.recommenders._torch._guidance import nearest_neighbors
 
     target = torch.from_numpy(targets)

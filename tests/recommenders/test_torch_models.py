@@ -9,6 +9,7 @@ from sklearn.base import clone
 from test_torch_data import (  # noqa: F401  (one_torch_thread is an autouse fixture)
     Popularity,
     clustered_data,
+    cuda,
     cyclic_data,
     fitted,
     leave_last_out,
@@ -20,7 +21,6 @@ from skllmers import EmbeddingInit, GuidanceTargets
 from skllmers.recommenders import BPRRecommender, LightGCNRecommender, SASRecRecommender
 
 MODELS = ["bpr", "lightgcn", "sasrec"]
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
 
 
 @pytest.fixture(scope="module")
@@ -328,7 +328,6 @@ def test_unknown_device_raises(clustered_split):
         make_model("bpr", device="gpu-please").fit(train)
 
 
-@pytest.mark.cuda
 @cuda
 @pytest.mark.parametrize("name", MODELS)
 def test_trains_on_cuda_and_serves_with_numpy(name, clustered_split):
@@ -341,7 +340,6 @@ def test_trains_on_cuda_and_serves_with_numpy(name, clustered_split):
     assert restored.recommend(train.user_ids[:3]).equals(model.recommend(train.user_ids[:3]))
 
 
-@pytest.mark.cuda
 @cuda
 @pytest.mark.parametrize("name", MODELS)
 def test_same_seed_on_cuda_agrees_up_to_rounding(name, clustered_split):
