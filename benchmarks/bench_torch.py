@@ -71,6 +71,16 @@ from skllmers.recommenders import (
 N_FACTORS = 64
 BASELINE = "implicit BPR"
 SEQUENTIAL = ("SASRec",)
+# BPRRecommender trained like implicit's BPR (the recipe of its docstring's Notes): SGD
+# one sample at a time (the compiled loop on a CPU), negatives drawn by popularity. The
+# initial std (0.01) was chosen on validation rows (diagnose_bpr_gap.py).
+IMPLICIT_STYLE = dict(optimizer="sgd", batch_size=1, negative_sampling="popularity",
+                      learning_rate=0.01, weight_decay=0.01, init_std=0.01)
+VARIANT_LABELS = {
+    "cpu": "torch on cpu, Adam, batches of {batch_size}",
+    "cuda": "torch on cuda, Adam, batches of {batch_size}",
+    "cpu implicit-style": "skllmers on cpu, implicit-style (SGD per sample, numba-compiled)",
+}
 
 
 class ImplicitBPR(FactorModelMixin, BaseRecommender):
@@ -128,7 +138,7 @@ def time_call(function, *args) -> float:
 
 def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
           devices: list[str], batch_size: int) -> dict:
-    """Median seconds of a BPR epoch (torch on each device, implicit) and of recommend.
+    """Median seconds of a BPR epoch (torch variants, implicit) and of recommend.
 
     Each repeat times a fit of ``epochs`` epochs and one of a single epoch, so an epoch
     is reported both as the whole fit over ``epochs`` (set-up included) and as the
@@ -137,11 +147,10 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
     csr = data.to_csr(values="ones")
     users = np.arange(data.n_users)
     fits = {}
-    for device in devices:
+    for name, params in torch_variants(devices, batch_size).items():
         for n in (epochs, 1):
-            fits[f"torch {device}", n] = BPRRecommender(
-                n_factors=N_FACTORS, epochs=n, batch_size=batch_size, device=device,
-                random_state=0).fit
+            fits[name, n] = BPRRecommender(n_factors=N_FACTORS, epochs=n, random_state=0,
+                                           **params).fit
     theirs = {n: implicit_bpr(N_FACTORS, n, threads, 0) for n in (epochs, 1)}
     for n, model in theirs.items():
         fits["implicit", n] = partial(fit_implicit, model, csr)
@@ -149,7 +158,7 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
     times.update({"torch recommend": [], "implicit recommend": []})
     with threadpool_limits(threads, "blas"):  # numpy's and implicit's products alike
         for fit in fits.values():
-            fit(data)  # warm-up: imports, thread pools, CUDA context, allocations
+            fit(data)  # warm-up: imports, compilation, thread pools, CUDA context
         served = BPRRecommender(n_factors=N_FACTORS, epochs=1, random_state=0).fit(data)
         for _ in tqdm(range(repeats), desc="speed repeats"):
             for (name, n), fit in fits.items():  # a torch fit ends in a copy to numpy
@@ -158,7 +167,16 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
                 time_call(lambda: served.recommend(data.user_ids, k=10)))
             times["implicit recommend"].append(time_call(lambda: theirs[epochs].recommend(
                 users, csr, N=10, filter_already_liked_items=True)))
-    return summarize_speed(times, devices, epochs)
+    return summarize_speed(times, list(dict.fromkeys(name for name, _ in fits)), epochs)
+
+
+def torch_variants(devices: list[str], batch_size: int) -> dict:
+    """The BPRRecommender configurations timed: Adam on every device, and on the CPU
+    the implicit-style recipe (SGD one sample at a time, the compiled loop)."""
+    variants = {f"torch {device}": dict(batch_size=batch_size, device=device)
+                for device in devices}
+    variants["torch cpu implicit-style"] = dict(IMPLICIT_STYLE, device="cpu")
+    return variants
 
 
 def fit_implicit(model, csr, data) -> None:
@@ -166,9 +184,9 @@ def fit_implicit(model, csr, data) -> None:
     model.fit(csr, show_progress=False)
 
 
-def summarize_speed(times: dict, devices: list[str], epochs: int) -> dict:
+def summarize_speed(times: dict, names: list[str], epochs: int) -> dict:
     medians = {}
-    for name in [f"torch {device}" for device in devices] + ["implicit"]:
+    for name in names:
         full = np.asarray(times[f"{name} fit of {epochs}"])
         one = np.asarray(times[f"{name} fit of 1"])
         marginal = (full - one) / max(epochs - 1, 1)
@@ -178,13 +196,13 @@ def summarize_speed(times: dict, devices: list[str], epochs: int) -> dict:
     for name in ("torch recommend", "implicit recommend"):
         medians[name] = median(times[name])
     ratios = {}
-    for device in devices:
+    for name in names[:-1]:  # the last is implicit
         for kind in ("epoch", "marginal epoch"):
-            ratios[f"{device} {kind} / implicit {kind}"] = (
-                medians[f"torch {device} {kind}"] / medians[f"implicit {kind}"])
+            ratios[f"{name} {kind} / implicit {kind}"] = (
+                medians[f"{name} {kind}"] / medians[f"implicit {kind}"])
     ratios["recommend / implicit recommend"] = (medians["torch recommend"]
                                                 / medians["implicit recommend"])
-    if "cuda" in devices:
+    if "torch cuda" in names:
         for kind in ("epoch", "marginal epoch"):
             ratios[f"cpu {kind} / cuda {kind} (GPU speed-up)"] = (
                 medians[f"torch cpu {kind}"] / medians[f"torch cuda {kind}"])
@@ -194,20 +212,21 @@ def summarize_speed(times: dict, devices: list[str], epochs: int) -> dict:
 def speed_table(result: dict, config: dict) -> str:
     m, ratios = result["medians_seconds"], result["ratios"]
     rows = []
-    for device in config["devices"]:
-        rows.append((f"epoch of BPR, torch on {device}: fit / epochs (s)",
-                     m[f"torch {device} epoch"], m["implicit epoch"],
-                     ratios[f"{device} epoch / implicit epoch"]))
-        rows.append((f"epoch of BPR, torch on {device}: marginal, set-up excluded (s)",
-                     m[f"torch {device} marginal epoch"], m["implicit marginal epoch"],
-                     ratios[f"{device} marginal epoch / implicit marginal epoch"]))
-        rows.append((f"set-up of a fit, torch on {device} (s)", m[f"torch {device} set-up"],
-                     m["implicit set-up"], m[f"torch {device} set-up"] / m["implicit set-up"]))
+    for name in torch_variants(config["devices"], config["batch_size"]):
+        label = VARIANT_LABELS.get(name.removeprefix("torch "), name).format(**config)
+        rows.append((f"epoch of BPR, {label}: fit / epochs (s)",
+                     m[f"{name} epoch"], m["implicit epoch"],
+                     ratios[f"{name} epoch / implicit epoch"]))
+        rows.append((f"epoch of BPR, {label}: marginal, set-up excluded (s)",
+                     m[f"{name} marginal epoch"], m["implicit marginal epoch"],
+                     ratios[f"{name} marginal epoch / implicit marginal epoch"]))
+        rows.append((f"set-up of a fit, {label} (s)", m[f"{name} set-up"],
+                     m["implicit set-up"], m[f"{name} set-up"] / m["implicit set-up"]))
     rows.append((f"recommend top-10, all {config['n_users']} users (s)",
                  m["torch recommend"], m["implicit recommend"],
                  ratios["recommend / implicit recommend"]))
     frame = pd.DataFrame(rows, columns=["median of " + str(config["repeats"]) + " repeats",
-                                        "skllmers (torch)", "implicit (CPU)",
+                                        "skllmers", "implicit (CPU)",
                                         "ratio torch/implicit"])
     table = frame.to_markdown(index=False, floatfmt=".4f")
     if "cuda" in config["devices"]:
@@ -234,13 +253,16 @@ def quality_models(seed: int, threads: int, device: str) -> dict:
 
 
 def implicit_style_bpr(device: str, seed: int) -> BPRRecommender:
-    """BPRRecommender trained like implicit's BPR (the recipe of its docstring's Notes).
+    """BPRRecommender trained like implicit's BPR, 100 epochs as implicit's default.
 
-    The initial std (0.01) was chosen on validation rows (``diagnose_bpr_gap.py``).
+    On a GPU, one sample per step would be a dozen kernel launches per sample: there
+    the recipe keeps the default batches (per-sample SGD steps summed over a batch).
     """
-    return BPRRecommender(n_factors=N_FACTORS, optimizer="sgd", negative_sampling="popularity",
-                          learning_rate=0.01, weight_decay=0.01, init_std=0.01, epochs=100,
-                          device=device, random_state=seed)
+    params = dict(IMPLICIT_STYLE)
+    if device != "cpu":
+        params.pop("batch_size")
+    return BPRRecommender(n_factors=N_FACTORS, epochs=100, device=device,
+                          random_state=seed, **params)
 
 
 def quality(data: InteractionData, seeds: list, threads: int, device: str,

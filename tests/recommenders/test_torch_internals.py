@@ -10,6 +10,7 @@ from skllmers import EmbeddingInit, GuidanceTargets
 from skllmers.recommenders import _bpr
 from skllmers.recommenders._torch import _sampling
 from skllmers.recommenders._torch._analytic import AnalyticBPR
+from skllmers.recommenders._torch._compiled_sgd import CompiledBPR
 from skllmers.recommenders._torch._device import Seeds, resolve_device, seeded_torch
 from skllmers.recommenders._torch._embeddings import EntityEmbedding
 from skllmers.recommenders._torch._graph import normalized_adjacency, propagate
@@ -205,6 +206,90 @@ def test_only_the_plain_bpr_takes_the_analytic_path(variant, analytic, monkeypat
     params = {"loss": "bce"} if variant == "bce" else {}
     make_model("bpr", epochs=1, **params).fit(train.with_artifacts(**artifacts))
     assert bool(calls) is analytic
+
+
+# ---------------------------------------------------------------------- compiled SGD
+def one_sample_at_a_time(users, items, samples, learning_rate, weight_decay):
+    """The torch path with batches of one sample: AnalyticBPR, then an SGD step."""
+    users, items = torch.nn.Parameter(users.clone()), torch.nn.Parameter(items.clone())
+    analytic = AnalyticBPR(users, items, weight_decay)
+    optimizer = torch.optim.SGD([users, items], lr=learning_rate)
+    losses = []
+    for s in range(len(samples.users)):
+        losses.append(analytic.set_gradients(samples.sample_slice(slice(s, s + 1))))
+        optimizer.step()
+    return float(torch.stack(losses).mean()), users.detach(), items.detach()
+
+
+@pytest.mark.parametrize("masked", [False, True])
+@pytest.mark.parametrize("n_negatives", [1, 3])
+def test_compiled_sgd_takes_the_torch_steps_one_sample_at_a_time(n_negatives, masked):
+    generator = torch.Generator().manual_seed(0)
+    users, items = torch.randn(7, 5, generator=generator), torch.randn(11, 5, generator=generator)
+    negatives = torch.randint(11, (8, n_negatives), generator=generator)
+    negatives[1, 0] = 2  # the sample's own positive: the item then takes both its steps
+    valid = None
+    if masked:  # some negatives do not count, and the first sample has none that does
+        valid = torch.rand(8, n_negatives, generator=generator) > 0.4
+        valid[0] = False
+    samples = PairwiseBatch(
+        users=torch.tensor([0, 3, 3, 6, 1, 0, 3, 5]), items=torch.tensor([2, 2, 9, 0, 10, 4, 2, 7]),
+        weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 0.0, 1.0, 1.0, 3.0]),
+        negatives=negatives, shared=None, explicit=None, valid=valid)
+    loss, expected_users, expected_items = one_sample_at_a_time(users, items, samples, 0.3, 0.05)
+    user_table = torch.nn.Parameter(users.clone())
+    item_table = torch.nn.Parameter(items.clone())
+    compiled = CompiledBPR(user_table, item_table, learning_rate=0.3, weight_decay=0.05)
+    assert compiled.run_epoch(samples) == pytest.approx(loss, rel=1e-5)
+    torch.testing.assert_close(user_table.detach(), expected_users)  # updated in place
+    torch.testing.assert_close(item_table.detach(), expected_items)
+    assert not torch.allclose(item_table.detach(), items)
+
+
+def count_compiled_epochs(monkeypatch):
+    calls = []
+    original = CompiledBPR.run_epoch
+
+    def counted(self, samples):
+        calls.append(len(samples.users))
+        return original(self, samples)
+
+    monkeypatch.setattr(CompiledBPR, "run_epoch", counted)
+    return calls
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "popularity"])
+def test_one_sample_sgd_fits_alike_compiled_or_in_torch(sampling, monkeypatch):
+    train = clustered_data()
+    params = dict(optimizer="sgd", batch_size=1, epochs=2, learning_rate=0.05,
+                  negative_sampling=sampling, n_negatives=2)
+    calls = count_compiled_epochs(monkeypatch)
+    compiled = make_model("bpr", **params).fit(train)
+    assert calls == [len(train)] * 2  # every row, once per epoch, in one call
+    monkeypatch.setattr(_bpr.BPRRecommender, "_compiled_sgd", lambda *args: None)
+    in_torch = make_model("bpr", **params).fit(train)
+    np.testing.assert_allclose(compiled.item_factors_, in_torch.item_factors_, atol=1e-5)
+    np.testing.assert_allclose(compiled.user_factors_, in_torch.user_factors_, atol=1e-5)
+    np.testing.assert_allclose(compiled.loss_curve_, in_torch.loss_curve_, rtol=1e-5)
+
+
+@pytest.mark.parametrize("variant, compiled", [
+    (dict(), True), (dict(batch_size=2), False), (dict(optimizer="adam"), False),
+    (dict(loss="bce"), False), ("init", True), ("triples", False),
+])
+def test_only_one_sample_sgd_of_the_plain_bpr_is_compiled(variant, compiled, monkeypatch):
+    train = clustered_data()
+    params = dict(optimizer="sgd", batch_size=1, epochs=1)
+    if variant == "init":
+        vectors = np.random.default_rng(0).normal(size=(train.n_items, 16))
+        train = train.with_artifacts(item_embeddings=EmbeddingInit(vectors.astype(np.float32)))
+    elif variant == "triples":
+        train = train.with_artifacts(negatives=np.array([[0, 0, 1]]))
+    else:
+        params.update(variant)
+    calls = count_compiled_epochs(monkeypatch)
+    make_model("bpr", **params).fit(train)
+    assert bool(calls) is compiled
 
 
 def test_adjacency_is_the_symmetrically_normalised_bipartite_graph():

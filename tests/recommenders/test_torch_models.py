@@ -181,8 +181,8 @@ def test_invalid_parameters_raise(params, message, clustered_split):
 
 
 # ---------------------------------------------------------------------- BPR like implicit
-IMPLICIT_STYLE = dict(optimizer="sgd", negative_sampling="popularity", learning_rate=0.01,
-                      weight_decay=0.01, init_std=0.01, epochs=100)
+IMPLICIT_STYLE = dict(optimizer="sgd", batch_size=1, negative_sampling="popularity",
+                      learning_rate=0.01, weight_decay=0.01, init_std=0.01, epochs=100)
 
 
 def test_implicit_style_bpr_learns(clustered_split):
@@ -278,10 +278,13 @@ def test_verbose_shows_a_progress_bar(clustered_split, capsys):
 
 
 # ---------------------------------------------------------------------- early stopping
-@pytest.mark.parametrize("name", MODELS)
-def test_early_stopping_keeps_the_best_epoch(name, clustered_split):
+@pytest.mark.parametrize("name, extra", [(name, {}) for name in MODELS] + [
+    ("bpr", dict(optimizer="sgd", batch_size=1)),  # the compiled loop updates in place
+])
+def test_early_stopping_keeps_the_best_epoch(name, extra, clustered_split):
     train, _ = clustered_split
-    params = dict(early_stopping=True, n_iter_no_change=2, epochs=30, learning_rate=0.05)
+    params = dict(early_stopping=True, n_iter_no_change=2, epochs=30, learning_rate=0.05,
+                  **extra)
     model = make_model(name, **params).fit(train)
     scores = model.validation_scores_
     best = int(np.argmax(scores))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 import torch
@@ -44,6 +44,12 @@ class PairwiseBatch:
     shared: torch.Tensor | None
     explicit: torch.Tensor | None
     valid: torch.Tensor | None = None
+
+    def sample_slice(self, rows: slice) -> PairwiseBatch:
+        """The samples ``rows`` of this batch (``shared`` is kept whole)."""
+        return replace(self, **{
+            field.name: getattr(self, field.name)[rows] for field in fields(self)
+            if field.name != "shared" and getattr(self, field.name) is not None})
 
 
 class PairwiseSampler:
@@ -92,6 +98,22 @@ class PairwiseSampler:
         return len(self._samples[0])
 
     def epoch(self, rng: np.random.Generator) -> Iterator[PairwiseBatch]:
+        """The epoch's samples in batches of ``batch_size``."""
+        samples, shared = self._draw(rng)
+        for b, start in enumerate(range(0, len(samples.users), self.batch_size)):
+            batch = samples.sample_slice(slice(start, start + self.batch_size))
+            yield batch if shared is None else replace(batch, shared=shared[b])
+
+    def draw(self, rng: np.random.Generator) -> PairwiseBatch:
+        """The epoch's samples as one batch, in order; the same draws as :meth:`epoch`.
+
+        Not for ``"sampled_softmax"``, whose negatives are drawn per batch.
+        """
+        if self.loss == "sampled_softmax":
+            raise ValueError("sampled_softmax draws its negatives per batch: use epoch().")
+        return self._draw(rng)[0]
+
+    def _draw(self, rng: np.random.Generator):
         users, items, weights, explicit = self._samples
         order = rng.permutation(len(users))
         users, items, weights = users[order], items[order], weights[order]
@@ -110,13 +132,7 @@ class PairwiseSampler:
                 sample_negatives(rng, users, self.n_items, self.known, self.n_negatives))
         users, items, weights = map(self._tensor, (users, items, weights))
         explicit = None if explicit is None else self._tensor(explicit)
-        for b, start in enumerate(range(0, len(users), self.batch_size)):
-            part = slice(start, start + self.batch_size)
-            yield PairwiseBatch(users[part], items[part], weights[part],
-                                None if negatives is None else negatives[part],
-                                None if shared is None else shared[b],
-                                None if explicit is None else explicit[part],
-                                None if valid is None else valid[part])
+        return PairwiseBatch(users, items, weights, negatives, None, explicit, valid), shared
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
