@@ -537,7 +537,7 @@ class InteractionData:
         """Row positions sorted by (user, time, seeded random tie-break)."""
         rng = np.random.default_rng(random_state)
         tie_break = rng.random(len(self))
-        return np.lexsort((tie_break, self._time_or_position(), self.user_codes))
+        return _lexsort_user_time(self.user_codes, self._time_or_position(), tie_break)
 
     def _time_or_position(self) -> np.ndarray:
         return np.arange(len(self)) if self.timestamps is None else self.timestamps
@@ -729,3 +729,26 @@ def check_interaction_data(X, method: str = "fit") -> InteractionData:
     if method == "fit" and len(X) == 0:
         raise ValueError("Cannot fit on an empty InteractionData (0 rows).")
     return X
+
+
+def _lexsort_user_time(users: np.ndarray, times: np.ndarray, tie_break: np.ndarray):
+    """``np.lexsort((tie_break, times, users))``, a few times faster on integer times.
+
+    Users and times pack into one int64 key, whose stable argsort is fast on data that
+    is mostly in order already; only the runs of equal keys are then ordered by
+    ``tie_break``.
+    """
+    if len(users) == 0 or not np.issubdtype(times.dtype, np.integer):
+        return np.lexsort((tie_break, times, users))
+    low, span = int(times.min()), int(times.max()) - int(times.min()) + 1
+    if span * (int(users.max()) + 1) >= 2**62:  # the key would overflow
+        return np.lexsort((tie_break, times, users))
+    key = users.astype(np.int64) * span + (times.astype(np.int64) - low)
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    tied = np.zeros(len(key), dtype=bool)
+    tied[1:] = sorted_key[1:] == sorted_key[:-1]
+    tied[:-1] |= tied[1:]
+    runs = np.flatnonzero(tied)
+    order[runs] = order[runs][np.lexsort((tie_break[order[runs]], sorted_key[runs]))]
+    return order

@@ -8,7 +8,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
 from skllmers import EmbeddingInit, InteractionData
-from skllmers._interaction_data import check_interaction_data
+from skllmers._interaction_data import _lexsort_user_time, check_interaction_data
 
 
 @pytest.fixture
@@ -197,3 +197,25 @@ def test_taking_no_rows_gives_an_empty_view(data):
     empty = data.take([])
     assert len(empty) == 0 and empty.item_ids is data.item_ids
     assert empty.to_csr().nnz == 0
+
+
+@pytest.mark.parametrize("times", [
+    "small ints", "negative ints", "floats", "huge span", "empty",
+])
+def test_user_time_order_is_numpys_lexsort(times):
+    rng = np.random.default_rng(0)
+    n = 0 if times == "empty" else 2000
+    users = rng.integers(50, size=n).astype(np.int32)
+    values = {
+        "small ints": rng.integers(20, size=n),  # many ties to break
+        "negative ints": rng.integers(-5, 5, size=n),
+        "floats": rng.integers(20, size=n) / 3.0,
+        "huge span": rng.choice([0, 2**61], size=n),  # the packed key would overflow
+        "empty": np.zeros(0, dtype=np.int64),
+    }[times]
+    tie_break = rng.random(n)
+    if n:  # rows equal in all three keys: then the row order decides
+        users[:10], values[:10], tie_break[:10] = 7, values[0], 0.5
+    expected = np.lexsort((tie_break, values, users))
+    np.testing.assert_array_equal(_lexsort_user_time(users, values, tie_break), expected)
+
