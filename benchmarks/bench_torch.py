@@ -79,7 +79,8 @@ IMPLICIT_STYLE = dict(optimizer="sgd", batch_size=1, negative_sampling="populari
 VARIANT_LABELS = {
     "cpu": "torch on cpu, Adam, batches of {batch_size}",
     "cuda": "torch on cuda, Adam, batches of {batch_size}",
-    "cpu implicit-style": "skllmers on cpu, implicit-style (SGD per sample, numba-compiled)",
+    "cpu implicit-style": "skllmers on cpu, implicit-style (SGD per sample, numba-compiled, "
+                          "n_jobs={threads})",
 }
 
 
@@ -147,7 +148,7 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
     csr = data.to_csr(values="ones")
     users = np.arange(data.n_users)
     fits = {}
-    for name, params in torch_variants(devices, batch_size).items():
+    for name, params in torch_variants(devices, batch_size, threads).items():
         for n in (epochs, 1):
             fits[name, n] = BPRRecommender(n_factors=N_FACTORS, epochs=n, random_state=0,
                                            **params).fit
@@ -170,12 +171,13 @@ def speed(data: InteractionData, repeats: int, epochs: int, threads: int,
     return summarize_speed(times, list(dict.fromkeys(name for name, _ in fits)), epochs)
 
 
-def torch_variants(devices: list[str], batch_size: int) -> dict:
+def torch_variants(devices: list[str], batch_size: int, threads: int) -> dict:
     """The BPRRecommender configurations timed: Adam on every device, and on the CPU
-    the implicit-style recipe (SGD one sample at a time, the compiled loop)."""
+    the implicit-style recipe (SGD one sample at a time, the compiled loop, on as many
+    Hogwild threads as implicit gets)."""
     variants = {f"torch {device}": dict(batch_size=batch_size, device=device)
                 for device in devices}
-    variants["torch cpu implicit-style"] = dict(IMPLICIT_STYLE, device="cpu")
+    variants["torch cpu implicit-style"] = dict(IMPLICIT_STYLE, device="cpu", n_jobs=threads)
     return variants
 
 
@@ -212,7 +214,7 @@ def summarize_speed(times: dict, names: list[str], epochs: int) -> dict:
 def speed_table(result: dict, config: dict) -> str:
     m, ratios = result["medians_seconds"], result["ratios"]
     rows = []
-    for name in torch_variants(config["devices"], config["batch_size"]):
+    for name in torch_variants(config["devices"], config["batch_size"], config["threads"]):
         label = VARIANT_LABELS.get(name.removeprefix("torch "), name).format(**config)
         rows.append((f"epoch of BPR, {label}: fit / epochs (s)",
                      m[f"{name} epoch"], m["implicit epoch"],

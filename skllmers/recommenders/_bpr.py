@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
@@ -77,6 +78,13 @@ class BPRRecommender(TorchRecommender):
     init_std : float, default=0.1
         Std of the random initial embeddings (an ``"init"`` artifact replaces them;
         match its scale with ``LLMEmbeddingInitializer(target_std=...)``).
+    n_jobs : int, default=None
+        Threads of the compiled one-sample SGD loop (``optimizer="sgd"``,
+        ``batch_size=1``, on a CPU). ``None`` or 1: one thread, and the same model for
+        the same ``random_state``. More (-1: every core): lock-free Hogwild threads,
+        as implicit's, faster on several cores but not reproducible from run to run.
+        The torch paths use torch's threads instead (``torch.set_num_threads``), so
+        they refuse ``n_jobs`` other than ``None`` or 1.
 
     Attributes
     ----------
@@ -91,10 +99,11 @@ class BPRRecommender(TorchRecommender):
     -----
     **Training like implicit's BPR.** ``optimizer="sgd", batch_size=1,
     negative_sampling="popularity", learning_rate=0.01, weight_decay=0.01,
-    init_std=0.01, epochs=100`` follows implicit's update rule, one sample at a time. On
-    ml-latest-small (LeaveLastOut, 1 CPU thread) its epoch takes about 0.8x the time of
-    implicit's, and its NDCG@10 is within noise of implicit's, where the Adam defaults
-    trail it (see the benchmarks page). The defaults are kept for the LLM artifacts,
+    init_std=0.01, epochs=100`` follows implicit's update rule, one sample at a time
+    (add ``n_jobs=-1`` for implicit's Hogwild threads). On ml-latest-small (LeaveLastOut,
+    one CPU thread) its epoch takes about 0.7x the time of implicit's, and its NDCG@10
+    over 20 seeds is implicit's, where the Adam defaults trail it (see the benchmarks
+    page). The defaults are kept for the LLM artifacts,
     whose adapters and guidance heads train with Adam.
 
     **Artifacts** (attach them with the enhancers of :mod:`skllmers.model_enhancement`,
@@ -153,6 +162,8 @@ class BPRRecommender(TorchRecommender):
 
     _parameter_constraints: dict = {
         **TorchRecommender._parameter_constraints,
+        "n_jobs": [Interval(Integral, None, -1, closed="right"),
+                   Interval(Integral, 1, None, closed="left"), None],
         "negative_sampling": [StrOptions({"uniform", "popularity"})],
         "optimizer": [StrOptions({"adam", "sgd"})],
         "init_std": [Interval(Real, 0, None, closed="neither")],
@@ -162,7 +173,8 @@ class BPRRecommender(TorchRecommender):
                  weight_decay=1e-3, loss="bpr", n_negatives=None, adapter="linear",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
                  device="auto", random_state=None, verbose=False,
-                 negative_sampling="uniform", optimizer="adam", init_std=INIT_STD):
+                 negative_sampling="uniform", optimizer="adam", init_std=INIT_STD,
+                 n_jobs=None):
         self.n_factors = n_factors
         self.epochs = epochs
         self.batch_size = batch_size
@@ -180,6 +192,7 @@ class BPRRecommender(TorchRecommender):
         self.negative_sampling = negative_sampling
         self.optimizer = optimizer
         self.init_std = init_std
+        self.n_jobs = n_jobs
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
         module = _MatrixFactorization(
@@ -202,13 +215,21 @@ class BPRRecommender(TorchRecommender):
 
     def _compiled_sgd(self, module: _MatrixFactorization, analytic: AnalyticBPR | None):
         """The compiled loop, where it takes the very steps of the torch path."""
+        n_threads = effective_n_jobs(self.n_jobs)
         one_sample_sgd = self.optimizer == "sgd" and self.batch_size == 1
         if analytic is None or not one_sample_sgd or self.device_.type != "cpu":
+            if n_threads != 1:
+                raise ValueError(
+                    f"n_jobs={self.n_jobs} sets the threads of the compiled SGD loop, which "
+                    "only trains the plain loss='bpr' model with optimizer='sgd' and "
+                    "batch_size=1 on a CPU; this fit trains in torch, whose threads "
+                    "torch.set_num_threads sets. Leave n_jobs=None."
+                )
             return None
         from ._torch._compiled_sgd import CompiledBPR  # numba is slow to import
 
         return CompiledBPR(module.users.id, module.items.id, self.learning_rate,
-                           self.weight_decay)
+                           self.weight_decay, n_threads)
 
     def _check_training_choices(self, plain: bool) -> None:
         """Refuse the combinations of parameters and artifacts that cannot train."""

@@ -246,6 +246,28 @@ def test_compiled_sgd_takes_the_torch_steps_one_sample_at_a_time(n_negatives, ma
     assert not torch.allclose(item_table.detach(), items)
 
 
+def test_hogwild_threads_step_disjoint_parts_as_one_thread_would():
+    # the two halves of the samples share no user and no item: no thread sees the
+    # other's steps, so two threads must give exactly the one-thread result
+    generator = torch.Generator().manual_seed(0)
+    users, items = torch.randn(6, 8, generator=generator), torch.randn(10, 8, generator=generator)
+    first = torch.randint(0, 5, (40, 2), generator=generator)
+    second = torch.randint(5, 10, (40, 2), generator=generator)
+    samples = PairwiseBatch(
+        users=torch.cat([torch.randint(0, 3, (40,), generator=generator),
+                         torch.randint(3, 6, (40,), generator=generator)]),
+        items=torch.cat([first[:, 0], second[:, 0]]), weights=torch.ones(80),
+        negatives=torch.cat([first[:, 1:], second[:, 1:]]), shared=None, explicit=None)
+    results = []
+    for n_threads in (1, 2):
+        tables = torch.nn.Parameter(users.clone()), torch.nn.Parameter(items.clone())
+        loss = CompiledBPR(*tables, 0.1, 0.01, n_threads=n_threads).run_epoch(samples)
+        results.append((loss, *(table.detach() for table in tables)))
+    assert results[1][0] == pytest.approx(results[0][0], rel=1e-6)
+    torch.testing.assert_close(results[1][1], results[0][1], rtol=0, atol=0)
+    torch.testing.assert_close(results[1][2], results[0][2], rtol=0, atol=0)
+
+
 def count_compiled_epochs(monkeypatch):
     calls = []
     original = CompiledBPR.run_epoch

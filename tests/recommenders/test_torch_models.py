@@ -173,6 +173,7 @@ def test_fitted_attributes(name, clustered_split):
     (dict(negative_sampling="hard"), "negative_sampling"),
     (dict(optimizer="lbfgs"), "optimizer"),
     (dict(init_std=0.0), "init_std"),
+    (dict(n_jobs=0), "n_jobs"),
 ])
 def test_invalid_parameters_raise(params, message, clustered_split):
     train, _ = clustered_split
@@ -206,6 +207,23 @@ def test_sgd_moves_each_sample_by_the_learning_rate(clustered_split, monkeypatch
     n_rows = len(train)
     expected = [0.01 * min(300, n_rows - start) for start in range(0, n_rows, 300)]
     assert [lrs[0] for lrs in steps] == pytest.approx(expected)
+
+
+def test_hogwild_threads_learn_like_one(clustered_split):
+    train, test = clustered_split
+    one = make_model("bpr", **IMPLICIT_STYLE).fit(train)
+    several = make_model("bpr", **IMPLICIT_STYLE, n_jobs=-1).fit(train)
+    assert several.score(test) == pytest.approx(one.score(test), abs=0.05)
+    assert several.loss_curve_[-1] < several.loss_curve_[0]
+
+
+@pytest.mark.parametrize("params", [
+    dict(), dict(optimizer="sgd"), dict(optimizer="sgd", batch_size=1, loss="bce"),
+])
+def test_threads_of_the_torch_paths_are_torchs(params, clustered_split):
+    train, _ = clustered_split
+    with pytest.raises(ValueError, match="n_jobs=2 sets the threads of the compiled SGD"):
+        make_model("bpr", n_jobs=2, epochs=1, **params).fit(train)
 
 
 def test_init_std_sets_the_scale_of_the_random_embeddings(clustered_split):

@@ -34,29 +34,99 @@ class CompiledBPR:
         The step of each sample.
     weight_decay : float
         L2 penalty on the rows a sample uses (half their squared norm).
+    n_threads : int, default=1
+        1: the samples in order, reproducibly. More: the samples split into that many
+        contiguous parts stepped through at once by lock-free threads sharing the
+        tables (Hogwild, as implicit), so the result depends on the threads' timing.
     """
 
     def __init__(self, users: torch.nn.Parameter, items: torch.nn.Parameter,
-                 learning_rate: float, weight_decay: float):
+                 learning_rate: float, weight_decay: float, n_threads: int = 1):
         self.users, self.items = users, items
         self.learning_rate = float(learning_rate)
         self.weight_decay = float(weight_decay)
+        self.n_threads = int(n_threads)
 
     def run_epoch(self, samples: PairwiseBatch) -> float:
-        """Step through ``samples`` in order; return the mean loss of the samples."""
+        """Step through ``samples``; return the mean loss of the samples."""
         negatives = samples.negatives.numpy()
         valid = (np.ones(negatives.shape, dtype=np.bool_) if samples.valid is None
                  else samples.valid.numpy())
+        arguments = (samples.users.numpy(), samples.items.numpy(), samples.weights.numpy(),
+                     negatives, valid)
         with torch.no_grad():  # numpy views share the parameters' storage: no copy back
-            return float(_bpr_sgd_epoch(
-                samples.users.numpy(), samples.items.numpy(), samples.weights.numpy(),
-                negatives, valid, self.users.detach().numpy(), self.items.detach().numpy(),
-                np.float32(self.learning_rate), np.float32(self.weight_decay)))
+            tables = (self.users.detach().numpy(), self.items.detach().numpy(),
+                      np.float32(self.learning_rate), np.float32(self.weight_decay))
+            if self.n_threads == 1:
+                total = _bpr_sgd(*arguments, *tables, 0, len(samples.users))
+            else:
+                total = self._hogwild(arguments, tables)
+        return float(total) / max(len(samples.users), 1)
+
+    def _hogwild(self, arguments, tables) -> float:
+        threads = min(self.n_threads, numba.config.NUMBA_NUM_THREADS)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(threads)
+        try:
+            return _bpr_sgd_hogwild(*arguments, *tables, threads)
+        finally:
+            numba.set_num_threads(previous)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=True)
-def _bpr_sgd_epoch(users, items, weights, negatives, valid, user_table, item_table,
-                   learning_rate, weight_decay):  # pragma: no cover (compiled)
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _bpr_sgd_hogwild(users, items, weights, negatives, valid, user_table, item_table,
+                     learning_rate, weight_decay, n_parts):  # pragma: no cover (compiled)
+    total = 0.0
+    for part in numba.prange(n_parts):
+        total += _bpr_sgd(users, items, weights, negatives, valid, user_table, item_table,
+                          learning_rate, weight_decay, part * len(users) // n_parts,
+                          (part + 1) * len(users) // n_parts)
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _bpr_sgd(users, items, weights, negatives, valid, user_table, item_table,
+             learning_rate, weight_decay, start, stop):  # pragma: no cover (compiled)
+    """Step through the samples ``start:stop`` in order; return their summed loss."""
+    if negatives.shape[1] == 1:
+        return _one_negative(users, items, weights, negatives[:, 0], valid[:, 0], user_table,
+                             item_table, learning_rate, weight_decay, start, stop)
+    return _several_negatives(users, items, weights, negatives, valid, user_table,
+                              item_table, learning_rate, weight_decay, start, stop)
+
+
+@numba.njit(nogil=True, fastmath=True)
+def _one_negative(users, items, weights, negatives, valid, user_table, item_table,
+                  learning_rate, weight_decay, start, stop):  # pragma: no cover (compiled)
+    """:func:`_several_negatives` for one negative per sample: one pass per step."""
+    total = 0.0
+    for s in range(start, stop):
+        user = user_table[users[s]]
+        positive, negative = item_table[items[s]], item_table[negatives[s]]
+        score_positive = score_negative = squares = np.float32(0.0)
+        for f in range(len(user)):
+            score_positive += user[f] * positive[f]
+            score_negative += user[f] * negative[f]
+            squares += user[f] * user[f] + positive[f] * positive[f] + negative[f] * negative[f]
+        d_negative = np.float32(0.0)
+        if valid[s]:
+            softplus, sigmoid = _softplus_and_sigmoid(score_negative - score_positive)
+            total += softplus * weights[s]
+            d_negative = np.float32(weights[s] * sigmoid)
+        total += 0.5 * weight_decay * squares
+        if items[s] == negatives[s]:  # one row: its two score steps cancel, not its L2
+            for f in range(len(user)):
+                user[f] -= learning_rate * weight_decay * user[f]
+                positive[f] -= learning_rate * 2 * weight_decay * positive[f]
+        else:
+            _step_pair(user, positive, negative, -d_negative, d_negative, learning_rate,
+                       weight_decay)
+    return total
+
+
+@numba.njit(nogil=True, fastmath=True)
+def _several_negatives(users, items, weights, negatives, valid, user_table, item_table,
+                       learning_rate, weight_decay, start, stop):  # pragma: no cover
     n_codes, width = 1 + negatives.shape[1], user_table.shape[1]
     codes = np.empty(n_codes, dtype=np.int64)  # the positive, then the negatives
     scores = np.empty(n_codes, dtype=np.float32)
@@ -64,7 +134,7 @@ def _bpr_sgd_epoch(users, items, weights, negatives, valid, user_table, item_tab
     user_step = np.empty(width, dtype=np.float32)
     item_steps = np.empty((n_codes, width), dtype=np.float32)
     total = 0.0
-    for s in range(len(users)):
+    for s in range(start, stop):
         user = user_table[users[s]]
         codes[0] = items[s]
         codes[1:] = negatives[s]
@@ -74,14 +144,14 @@ def _bpr_sgd_epoch(users, items, weights, negatives, valid, user_table, item_tab
         for k in range(1, n_codes):
             d_scores[k] = 0.0
             if valid[s, k - 1]:
-                margin = scores[k] - scores[0]
-                ranking += _softplus(margin)
-                d_scores[k] = weights[s] / counted * _sigmoid(margin)
+                softplus, sigmoid = _softplus_and_sigmoid(scores[k] - scores[0])
+                ranking += softplus
+                d_scores[k] = weights[s] / counted * sigmoid
                 d_scores[0] -= d_scores[k]
         total += ranking / counted * weights[s] + 0.5 * weight_decay * squares
         _step(user, item_table, codes, d_scores, learning_rate, weight_decay, user_step,
               item_steps)
-    return total / max(len(users), 1)
+    return total
 
 
 @numba.njit(inline="always", fastmath=True)
@@ -120,14 +190,20 @@ def _step(user, item_table, codes, d_scores, learning_rate, weight_decay, user_s
             item[f] -= learning_rate * item_steps[k, f]
 
 
-@numba.njit(inline="always")
-def _softplus(x):  # pragma: no cover (compiled)
-    return x + math.log1p(math.exp(-x)) if x > 0 else math.log1p(math.exp(x))
+@numba.njit(inline="always", fastmath=True)
+def _step_pair(user, positive, negative, d_positive, d_negative, learning_rate,
+               weight_decay):  # pragma: no cover (compiled)
+    """:func:`_step` of a positive and another item, in one pass."""
+    for f in range(len(user)):
+        u, p, n = user[f], positive[f], negative[f]
+        user[f] = u - learning_rate * (weight_decay * u + d_positive * p + d_negative * n)
+        positive[f] = p - learning_rate * (d_positive * u + weight_decay * p)
+        negative[f] = n - learning_rate * (d_negative * u + weight_decay * n)
 
 
-@numba.njit(inline="always")
-def _sigmoid(x):  # pragma: no cover (compiled)
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
+@numba.njit(inline="always", fastmath=True)
+def _softplus_and_sigmoid(x):  # pragma: no cover (compiled)
+    """``log(1 + e^x)`` and ``1 / (1 + e^-x)``, stable, from one exponential."""
+    z = math.exp(-abs(x))
+    softplus = max(x, 0.0) + math.log1p(z)
+    return softplus, (1.0 if x >= 0 else z) / (1.0 + z)
