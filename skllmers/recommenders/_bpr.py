@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from ._torch_base import (
     to_numpy,
 )
 
+if TYPE_CHECKING:  # imported when used: numba is slow to import
+    from ._torch._compiled_sgd import CompiledBPR
+
 __all__ = ["BPRRecommender"]
 
 
@@ -40,7 +44,7 @@ class _State:
     module: _MatrixFactorization
     sampler: PairwiseSampler
     analytic: AnalyticBPR | None = None  # hand-derived gradients for the plain model
-    compiled: object | None = None  # CompiledBPR: per-sample SGD in one compiled loop
+    compiled: CompiledBPR | None = None  # per-sample SGD in one compiled loop
 
 
 class BPRRecommender(TorchRecommender):
@@ -103,8 +107,8 @@ class BPRRecommender(TorchRecommender):
     (add ``n_jobs=-1`` for implicit's Hogwild threads). On ml-latest-small (LeaveLastOut,
     one CPU thread) its epoch takes about 0.7x the time of implicit's, and its NDCG@10
     over 20 seeds is implicit's, where the Adam defaults trail it (see the benchmarks
-    page). The defaults are kept for the LLM artifacts,
-    whose adapters and guidance heads train with Adam.
+    page). The defaults are kept for the LLM artifacts, whose adapters and guidance
+    heads train with Adam.
 
     **Artifacts** (attach them with the enhancers of :mod:`skllmers.model_enhancement`,
     :mod:`skllmers.knowledge` and :mod:`skllmers.interaction`):
