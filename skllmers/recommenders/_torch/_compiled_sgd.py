@@ -54,21 +54,21 @@ class CompiledBPR:
                  else samples.valid.numpy())
         arguments = (samples.users.numpy(), samples.items.numpy(), samples.weights.numpy(),
                      negatives, valid)
-        with torch.no_grad():  # numpy views share the parameters' storage: no copy back
-            tables = (self.users.detach().numpy(), self.items.detach().numpy(),
-                      np.float32(self.learning_rate), np.float32(self.weight_decay))
-            if self.n_threads == 1:
-                total = _bpr_sgd(*arguments, *tables, 0, len(samples.users))
-            else:
-                total = self._hogwild(arguments, tables)
+        # numpy views share the parameters' storage: the steps need no copy back
+        tables = (self.users.detach().numpy(), self.items.detach().numpy(),
+                  np.float32(self.learning_rate), np.float32(self.weight_decay))
+        if self.n_threads == 1:
+            total = _bpr_sgd(*arguments, *tables, 0, len(samples.users))
+        else:
+            total = self._hogwild(arguments, tables)
         return float(total) / max(len(samples.users), 1)
 
     def _hogwild(self, arguments, tables) -> float:
-        threads = min(self.n_threads, numba.config.NUMBA_NUM_THREADS)
+        """``n_threads`` parts, on as many of numba's threads as there are."""
         previous = numba.get_num_threads()
-        numba.set_num_threads(threads)
+        numba.set_num_threads(min(self.n_threads, numba.config.NUMBA_NUM_THREADS))
         try:
-            return _bpr_sgd_hogwild(*arguments, *tables, threads)
+            return _bpr_sgd_hogwild(*arguments, *tables, self.n_threads)
         finally:
             numba.set_num_threads(previous)
 
