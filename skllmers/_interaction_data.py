@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._artifacts import check_artifact, merge_artifact
+
 __all__ = ["InteractionData", "check_interaction_data"]
 
 _DUPLICATE_POLICIES = ("keep", "sum", "last", "error")
@@ -137,7 +139,7 @@ class InteractionData:
         self.augmented = _optional_column(augmented, n, bool, "augmented")
         self.items = items
         self.users = users
-        self._artifacts = MappingProxyType(dict(artifacts or {}))
+        self._artifacts = MappingProxyType(self._checked_artifacts(artifacts or {}))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -331,20 +333,41 @@ class InteractionData:
     def _with_columns(self, **columns) -> InteractionData:
         values = {name: getattr(self, name) for name in _ROW_COLUMNS}
         values.update(columns)
-        return type(self)(
+        result = type(self)(
             values.pop("user_codes"),
             values.pop("item_codes"),
             user_ids=self.user_ids,
             item_ids=self.item_ids,
             items=self.items,
             users=self.users,
-            artifacts=self._artifacts,
             **values,
         )
+        result._artifacts = self._artifacts  # checked already, and the id maps are shared
+        return result
 
     # ------------------------------------------------------------------ attaching
     def with_artifacts(self, **artifacts) -> InteractionData:
-        """A new object with ``artifacts`` attached (or replaced); ``self`` is unchanged.
+        """A new object with ``artifacts`` attached; ``self`` is unchanged.
+
+        Each key and value is checked against the artifact contract
+        (:data:`skllmers._artifacts.ARTIFACTS`; see the class Notes): an unknown key
+        raises a ``ValueError`` naming the known keys, the step that writes each and the
+        models that read each; a value that breaks its key's rule (e.g. feature rows
+        other than ``n_items``, negatives with codes out of range) raises too.
+
+        A key the data already carries is merged: ``"negatives"`` triples are appended
+        after the existing ones; any other key raises, since one step's value would
+        silently replace another's (drop it first with :meth:`without_artifacts` to
+        replace it on purpose).
+
+        Parameters
+        ----------
+        **artifacts
+            Artifact values by key.
+
+        Returns
+        -------
+        InteractionData
 
         Examples
         --------
@@ -352,15 +375,33 @@ class InteractionData:
         >>> from skllmers import InteractionData
         >>> data = InteractionData.from_pandas(
         ...     pd.DataFrame({"user_id": [1, 2], "item_id": [7, 8]}))
-        >>> enriched = data.with_artifacts(item_features=np.ones((2, 3), np.float32))
+        >>> enriched = data.with_artifacts(item_features=np.ones((2, 3)))
         >>> sorted(enriched.artifacts), sorted(data.artifacts)
         (['item_features'], [])
+        >>> enriched.artifacts["item_features"].dtype
+        dtype('float32')
+        >>> data.with_artifacts(item_feature=np.ones((2, 3)))
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown artifact key 'item_feature' (did you mean 'item_features'?)...
+        >>> more = data.with_artifacts(negatives=[[0, 0, 1]]).with_artifacts(
+        ...     negatives=[[1, 1, 0]])
+        >>> more.artifacts["negatives"].tolist()
+        [[0, 0, 1], [1, 1, 0]]
         """
         merged = dict(self._artifacts)
-        merged.update(artifacts)
+        for key, value in self._checked_artifacts(artifacts).items():
+            merged[key] = merge_artifact(key, merged[key], value) if key in merged else value
         result = self._with_columns()
         result._artifacts = MappingProxyType(merged)
         return result
+
+    def _checked_artifacts(self, artifacts: Mapping[str, Any]) -> dict:
+        if not isinstance(artifacts, Mapping):
+            raise TypeError(f"artifacts must be a mapping of key to value, got "
+                            f"{type(artifacts).__name__}.")
+        return {key: check_artifact(key, value, n_users=self.n_users, n_items=self.n_items)
+                for key, value in artifacts.items()}
 
     def without_artifacts(self, *names: str) -> InteractionData:
         """A new object without the named artifacts; ``self`` is unchanged."""
