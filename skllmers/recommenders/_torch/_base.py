@@ -11,16 +11,16 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
-from .._artifacts import ARTIFACT_KEYS
-from .._interaction_data import InteractionData
-from ._base import BaseRecommender, FactorModelMixin
-from ._torch._device import Seeds, resolve_device, seeded_torch
-from ._torch._embeddings import ADAPTERS
-from ._torch._guidance import GuidanceHead
-from ._torch._hooks import Hooks, read_hooks
-from ._torch._losses import LOSSES
-from ._torch._rows import TrainingRows
-from ._torch._validation import EarlyStopping, ValidationSet
+from ..._artifacts import ARTIFACT_KEYS
+from ..._interaction_data import InteractionData
+from .._base import BaseRecommender, FactorModelMixin
+from ._device import Seeds, resolve_device, seeded_torch
+from ._embeddings import ADAPTERS
+from ._guidance import GuidanceHead
+from ._hooks import Hooks, read_hooks
+from ._losses import LOSSES
+from ._rows import TrainingRows
+from ._validation import EarlyStopping, ValidationSet
 
 __all__ = ["TorchRecommender"]
 
