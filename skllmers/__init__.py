@@ -16,6 +16,7 @@ from ._interaction_data import InteractionData
 from .interaction import LLMInteractionAugmenter
 from .knowledge import LLMSummaryFeaturizer
 from .model_enhancement import GuidanceRegularizer, LLMEmbeddingInitializer
+from .pipeline import Pipeline, make_pipeline
 
 __version__ = "0.1.0.dev0"
 
@@ -27,5 +28,7 @@ __all__ = [
     "LLMEmbeddingInitializer",
     "LLMInteractionAugmenter",
     "LLMSummaryFeaturizer",
+    "Pipeline",
     "__version__",
+    "make_pipeline",
 ]

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._artifacts import check_artifact, merge_artifact
+
 __all__ = ["InteractionData", "check_interaction_data"]
 
 _DUPLICATE_POLICIES = ("keep", "sum", "last", "error")
@@ -49,16 +51,23 @@ class InteractionData:
         External ids; position ``c`` holds the external id of code ``c``. Items (users)
         that appear only in the side table are cold: they have a code and no rows.
     ratings : array-like of float, optional
-        Explicit rating or implicit strength of each interaction.
-    timestamps : array-like of int or float, optional
-        Time of each interaction (any monotone unit, e.g. Unix seconds).
+        Explicit rating or implicit strength of each interaction. Finite; NaN only on
+        augmented rows (an added interaction has no rating).
+    timestamps : array-like of int, float or datetime64, optional
+        Time of each interaction (any monotone unit, e.g. Unix seconds; datetimes
+        become int64 nanoseconds). Finite.
     weights : array-like of float, optional
-        Training weight of each row; ``None`` means 1. Enhancers use it to down-weight
-        augmented or noisy rows.
+        Training weight of each row, finite and >= 0; ``None`` means 1. Enhancers use
+        it to down-weight augmented or noisy rows.
     augmented : array-like of bool, optional
         ``True`` for rows an enhancer added; ``None`` means no row is augmented.
     items, users : pandas.DataFrame, optional
-        Side tables indexed by the external id, reindexed to ``item_ids``/``user_ids``.
+        Side tables indexed by the external id. They are reindexed to
+        ``item_ids``/``user_ids`` (row ``c`` describes code ``c``, so an item never gets
+        another item's text; an id with no row gets a row of missing values). An id of
+        the table that is not in the id map raises a ``ValueError``: the constructor
+        never grows the id maps. :meth:`from_pandas` keeps such ids as cold items
+        (users) instead.
     artifacts : mapping, optional
         What enhancers computed (see Notes). Read-only; attach with :meth:`with_artifacts`.
 
@@ -71,8 +80,10 @@ class InteractionData:
 
     Notes
     -----
-    Artifacts are indexed by code, not by row, so every row view shares them. The keys
-    the recommenders understand:
+    Artifacts are indexed by code, not by row, so every row view shares them. They form
+    a typed contract (:data:`skllmers._artifacts.ARTIFACTS`): keys and values are checked
+    when attached, an unknown key raises naming the known ones, and a key attached
+    twice raises (``"negatives"`` triples are appended instead). The keys:
 
     ``"item_features"``, ``"user_features"``
         float32 arrays of shape ``(n_items, d)`` / ``(n_users, d)`` (side features, e.g.
@@ -131,13 +142,20 @@ class InteractionData:
                 f"user_codes has {n} rows but item_codes has {len(self.item_codes)}; "
                 "every interaction needs one user and one item."
             )
-        self.ratings = _optional_column(ratings, n, np.float32, "ratings")
-        self.timestamps = _optional_column(timestamps, n, None, "timestamps")
-        self.weights = _optional_column(weights, n, np.float32, "weights")
         self.augmented = _optional_column(augmented, n, bool, "augmented")
-        self.items = items
-        self.users = users
-        self._artifacts = MappingProxyType(dict(artifacts or {}))
+        self.ratings = _optional_column(ratings, n, np.float32, "ratings")
+        _check_finite(self.ratings, "ratings", nan_allowed=self.augmented,
+                      why="NaN is allowed on augmented rows only")
+        self.timestamps = _time_values(_optional_column(timestamps, n, None, "timestamps"))
+        _check_finite(self.timestamps, "timestamps")
+        self.weights = _optional_column(weights, n, np.float32, "weights")
+        _check_finite(self.weights, "weights")
+        if self.weights is not None and (self.weights < 0).any():
+            row = int(np.flatnonzero(self.weights < 0)[0])
+            raise ValueError(f"weights must be >= 0; row {row} has {self.weights[row]}.")
+        self.items = _aligned_side_table(items, self.item_ids, "items", "item_ids")
+        self.users = _aligned_side_table(users, self.user_ids, "users", "user_ids")
+        self._artifacts = MappingProxyType(self._checked_artifacts(artifacts or {}))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -226,8 +244,8 @@ class InteractionData:
             ratings=ratings,
             timestamps=timestamps,
             weights=weights,
-            items=None if items is None else items.reindex(item_ids),
-            users=None if users is None else users.reindex(user_ids),
+            items=items,
+            users=users,
         )
         return data._resolve_duplicates(duplicates)
 
@@ -331,20 +349,40 @@ class InteractionData:
     def _with_columns(self, **columns) -> InteractionData:
         values = {name: getattr(self, name) for name in _ROW_COLUMNS}
         values.update(columns)
-        return type(self)(
+        result = type(self)(
             values.pop("user_codes"),
             values.pop("item_codes"),
             user_ids=self.user_ids,
             item_ids=self.item_ids,
-            items=self.items,
-            users=self.users,
-            artifacts=self._artifacts,
             **values,
         )
+        # aligned and checked already, against the same id maps
+        result.items, result.users, result._artifacts = self.items, self.users, self._artifacts
+        return result
 
     # ------------------------------------------------------------------ attaching
     def with_artifacts(self, **artifacts) -> InteractionData:
-        """A new object with ``artifacts`` attached (or replaced); ``self`` is unchanged.
+        """A new object with ``artifacts`` attached; ``self`` is unchanged.
+
+        Each key and value is checked against the artifact contract
+        (:data:`skllmers._artifacts.ARTIFACTS`; see the class Notes): an unknown key
+        raises a ``ValueError`` naming the known keys, the step that writes each and the
+        models that read each; a value that breaks its key's rule (e.g. feature rows
+        other than ``n_items``, negatives with codes out of range) raises too.
+
+        A key the data already carries is merged: ``"negatives"`` triples are appended
+        after the existing ones; any other key raises, since one step's value would
+        silently replace another's (drop it first with :meth:`without_artifacts` to
+        replace it on purpose).
+
+        Parameters
+        ----------
+        **artifacts
+            Artifact values by key.
+
+        Returns
+        -------
+        InteractionData
 
         Examples
         --------
@@ -352,15 +390,33 @@ class InteractionData:
         >>> from skllmers import InteractionData
         >>> data = InteractionData.from_pandas(
         ...     pd.DataFrame({"user_id": [1, 2], "item_id": [7, 8]}))
-        >>> enriched = data.with_artifacts(item_features=np.ones((2, 3), np.float32))
+        >>> enriched = data.with_artifacts(item_features=np.ones((2, 3)))
         >>> sorted(enriched.artifacts), sorted(data.artifacts)
         (['item_features'], [])
+        >>> enriched.artifacts["item_features"].dtype
+        dtype('float32')
+        >>> data.with_artifacts(item_feature=np.ones((2, 3)))
+        Traceback (most recent call last):
+        ...
+        ValueError: Unknown artifact key 'item_feature' (did you mean 'item_features'?)...
+        >>> more = data.with_artifacts(negatives=[[0, 0, 1]]).with_artifacts(
+        ...     negatives=[[1, 1, 0]])
+        >>> more.artifacts["negatives"].tolist()
+        [[0, 0, 1], [1, 1, 0]]
         """
         merged = dict(self._artifacts)
-        merged.update(artifacts)
+        for key, value in self._checked_artifacts(artifacts).items():
+            merged[key] = merge_artifact(key, merged[key], value) if key in merged else value
         result = self._with_columns()
         result._artifacts = MappingProxyType(merged)
         return result
+
+    def _checked_artifacts(self, artifacts: Mapping[str, Any]) -> dict:
+        if not isinstance(artifacts, Mapping):
+            raise TypeError(f"artifacts must be a mapping of key to value, got "
+                            f"{type(artifacts).__name__}.")
+        return {key: check_artifact(key, value, n_users=self.n_users, n_items=self.n_items)
+                for key, value in artifacts.items()}
 
     def without_artifacts(self, *names: str) -> InteractionData:
         """A new object without the named artifacts; ``self`` is unchanged."""
@@ -620,6 +676,55 @@ def _optional_column(values, n: int, dtype, name: str):
     return values
 
 
+def _check_finite(values, name: str, *, nan_allowed=None, why: str = "") -> None:
+    """Raise naming the first row of ``values`` that is NaN or infinite (where not allowed)."""
+    if values is None or not np.issubdtype(values.dtype, np.floating):
+        return
+    bad = ~np.isfinite(values)
+    if nan_allowed is not None:
+        bad &= ~(np.isnan(values) & nan_allowed)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        note = f" ({why})" if why else ""
+        raise ValueError(f"{name} must be finite{note}; {int(bad.sum())} values are not, the "
+                         f"first in row {row}: {values[row]}.")
+
+
+def _time_values(times):
+    if times is None:
+        return None
+    if np.issubdtype(times.dtype, np.datetime64):
+        if np.isnat(times).any():
+            row = int(np.flatnonzero(np.isnat(times))[0])
+            raise ValueError(f"timestamps must be finite; row {row} is NaT.")
+        return times.astype("datetime64[ns]").astype(np.int64)
+    if times.dtype == bool or not np.issubdtype(times.dtype, np.number):
+        raise TypeError(f"timestamps must be numbers or datetimes, got dtype {times.dtype}.")
+    return times
+
+
+def _aligned_side_table(table, ids: pd.Index, name: str, ids_name: str):
+    """``table`` with one row per code of ``ids``, in code order."""
+    if table is None:
+        return None
+    if not isinstance(table, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame indexed by id, got "
+                        f"{type(table).__name__}.")
+    if table.index.equals(ids):
+        return table
+    if not table.index.is_unique:
+        dupes = table.index[table.index.duplicated()].unique()[:5].tolist()
+        raise ValueError(f"The {name} table repeats ids (e.g. {dupes}); keep one row per id.")
+    extra = table.index.difference(ids, sort=False)
+    if len(extra):
+        raise ValueError(
+            f"The {name} table has {len(extra)} ids that are not in {ids_name} (e.g. "
+            f"{extra[:5].tolist()}). Drop those rows, or build the data with "
+            f"InteractionData.from_pandas, which keeps them as cold {name}."
+        )
+    return table.reindex(ids)
+
+
 def _as_row_index(indices, n: int) -> np.ndarray:
     if isinstance(indices, slice):
         return np.arange(n)[indices]
@@ -662,7 +767,11 @@ def _side_table(table, id_col: str, name: str):
 
 
 def _encode(column: pd.Series, side_table) -> tuple[pd.Index, np.ndarray]:
-    codes, uniques = pd.factorize(column, sort=False)
+    try:
+        codes, uniques = pd.factorize(column, sort=False)
+    except TypeError as error:  # e.g. lists as ids
+        raise TypeError(f"Column {column.name!r} holds ids that cannot be hashed ({error}); "
+                        "ids must be hashable values such as ints, strings or tuples.") from None
     ids = pd.Index(uniques)
     if side_table is not None:
         cold = side_table.index.difference(ids, sort=False)
@@ -686,18 +795,37 @@ def _numeric_column(frame: pd.DataFrame, col, dtype):
         values = converted
     n_missing = int(values.isna().sum())
     if n_missing:
-        raise ValueError(f"Column {col!r} has {n_missing} missing values; fill or drop them.")
-    return values.to_numpy(dtype=dtype)
+        raise ValueError(f"Column {col!r} has {n_missing} missing values (the first in row "
+                         f"{_first_row(values.isna().to_numpy(), values.index)}); fill or drop "
+                         "them.")
+    array = values.to_numpy(dtype=dtype)
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad = ~np.isfinite(array)
+        large = " or too large for float32" if array.dtype == np.float32 else ""
+        raise ValueError(f"Column {col!r} has {int(bad.sum())} infinite values{large} (the "
+                         f"first in row {_first_row(bad, values.index)}); fill or drop them.")
+    return array
+
+
+def _first_row(mask: np.ndarray, index: pd.Index) -> str:
+    """``"<position>, index label <label>"`` of the first True of ``mask``."""
+    position = int(np.flatnonzero(mask)[0])
+    return f"{position}, index label {index[position]!r}"
 
 
 def _time_column(frame: pd.DataFrame, col):
     if col is None:
         return None
     values = frame[col]
-    if pd.api.types.is_datetime64_any_dtype(values):
+    datetimes = pd.api.types.is_datetime64_any_dtype(values)
+    if datetimes or pd.api.types.is_timedelta64_dtype(values):
         if values.isna().any():
-            raise ValueError(f"Column {col!r} has {int(values.isna().sum())} missing times.")
-        return values.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            raise ValueError(
+                f"Column {col!r} has {int(values.isna().sum())} missing times (the first in "
+                f"row {_first_row(values.isna().to_numpy(), values.index)}); fill or drop "
+                "them.")
+        unit = "datetime64[ns]" if datetimes else "timedelta64[ns]"
+        return values.to_numpy(dtype=unit).astype(np.int64)  # nanoseconds
     return _numeric_column(frame, col, None)
 
 

@@ -26,6 +26,7 @@ PUBLIC_MODULES = [
     "skllmers.metrics",
     "skllmers.model_enhancement",
     "skllmers.model_selection",
+    "skllmers.pipeline",
     "skllmers.recommenders",
 ]
 API_RST = Path(__file__).resolve().parents[1] / "docs" / "api.rst"

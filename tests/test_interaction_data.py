@@ -219,3 +219,86 @@ def test_user_time_order_is_numpys_lexsort(times):
     expected = np.lexsort((tie_break, values, users))
     np.testing.assert_array_equal(_lexsort_user_time(users, values, tie_break), expected)
 
+
+
+# ---------------------------------------------------------------------- side tables
+def _coded(data, **kwargs):
+    return InteractionData(data.user_codes, data.item_codes, user_ids=data.user_ids,
+                           item_ids=data.item_ids, **kwargs)
+
+
+def test_the_constructor_reindexes_side_tables_to_the_id_maps(data, items):
+    # the table in another order: each item must still get its own title
+    shuffled = items.iloc[[3, 1, 0, 2]]
+    rebuilt = _coded(data, items=shuffled)
+    assert rebuilt.items.index.equals(data.item_ids)
+    for item_id in data.item_ids:
+        assert rebuilt.items.loc[item_id, "title"] == items.loc[item_id, "title"]
+    code = data.encode_items([30])[0]
+    assert rebuilt.item_text(["title"]).iloc[code] == "Gamma"
+
+
+def test_an_id_missing_from_the_side_table_gets_an_empty_row(data, items):
+    rebuilt = _coded(data, items=items.drop(index=20))
+    assert rebuilt.items.index.equals(data.item_ids)
+    assert rebuilt.item_text(["title"]).tolist() == ["Alpha", "", "Gamma", "Cold"]
+
+
+def test_side_table_ids_outside_the_id_map_raise_in_the_constructor(data, items):
+    extra = pd.concat([items, pd.DataFrame({"title": ["New"]}, index=[77])])
+    with pytest.raises(ValueError, match=r"items table has 1 ids that are not in item_ids "
+                                         r"\(e\.g\. \[77\]\).*from_pandas"):
+        _coded(data, items=extra)
+    as_text = items.set_axis(items.index.astype(str))  # "10" is not 10
+    with pytest.raises(ValueError, match="4 ids that are not in item_ids"):
+        _coded(data, items=as_text)
+    users = pd.DataFrame({"age": [1, 2]}, index=["ann", "zoe"])
+    with pytest.raises(ValueError, match=r"users table has 1 ids .*\['zoe'\]"):
+        _coded(data, users=users)
+    with pytest.raises(TypeError, match="items must be a pandas DataFrame"):
+        _coded(data, items=items.to_numpy())
+
+
+# ---------------------------------------------------------------------- non-finite
+@pytest.mark.parametrize("column, values, message", [
+    ("ratings", [5, np.inf, 1, 2, 3], r"ratings must be finite .*first in row 1: inf"),
+    ("ratings", [5, 1, 2, 3, np.nan], r"ratings must be finite \(NaN is allowed on "
+                                      r"augmented rows only\).*row 4: nan"),
+    ("weights", [1, 1, -np.inf, 1, 1], r"weights must be finite.*row 2: -inf"),
+    ("weights", [1, 1, 1, -0.5, 1], r"weights must be >= 0; row 3 has -0.5"),
+    ("timestamps", [1.0, 2.0, np.nan, 4.0, 5.0], r"timestamps must be finite.*row 2: nan"),
+    ("timestamps", np.array(["2020-01-01", "NaT", "2020-01-02", "2020-01-03", "2020-01-04"],
+                            dtype="datetime64[ns]"), "timestamps must be finite; row 1 is NaT"),
+])
+def test_non_finite_columns_are_rejected_naming_the_row(data, column, values, message):
+    with pytest.raises(ValueError, match=message):
+        _coded(data, **{column: values})
+
+
+def test_augmented_rows_may_lack_a_rating(data):
+    more = data.with_added_rows([0], [2])
+    assert np.isnan(more.ratings[-1]) and more.augmented[-1]
+    with pytest.raises(ValueError, match="ratings must be finite"):
+        more._with_columns(augmented=np.zeros(len(more), bool))
+
+
+def test_timestamps_must_be_numbers_or_datetimes(data):
+    with pytest.raises(TypeError, match="timestamps must be numbers or datetimes"):
+        _coded(data, timestamps=list("abcde"))
+    dated = _coded(data, timestamps=np.arange(5).astype("datetime64[s]"))
+    assert dated.timestamps.dtype == np.int64 and dated.timestamps[1] == 10**9
+
+
+@pytest.mark.parametrize("column", ["stars", "when"])
+def test_from_pandas_rejects_infinite_values_naming_the_row(frame, column):
+    bad = frame.assign(**{column: [1.0, 2.0, 3.0, np.inf, 5.0]}).set_axis(list("vwxyz"))
+    with pytest.raises(ValueError, match=rf"'{column}' has 1 infinite values.*row 3, index "
+                                         r"label 'y'"):
+        InteractionData.from_pandas(bad, user_col="user", item_col="item",
+                                    rating_col="stars", time_col="when")
+
+
+def test_from_pandas_names_the_first_missing_value(frame):
+    bad = frame.assign(stars=[1.0, 2.0, np.nan, 4.0, 5.0])
+    with pytest.raises(ValueError, match=r"'stars' has 1 missing values \(the first in row 2"):
+        InteractionData.from_pandas(bad, user_col="user", item_col="item", rating_col="stars")

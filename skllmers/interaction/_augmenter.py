@@ -415,14 +415,11 @@ class LLMInteractionAugmenter(TransformerMixin, BaseEstimator):
         edits = _edit_frame(X, users, items, "positive")
         if len(triples):
             triples = np.asarray(triples, dtype=np.int64)
-            existing = X.artifacts.get("negatives")
-            if existing is not None:
-                triples = np.vstack([np.asarray(existing, dtype=np.int64), triples])
+            # appended after any triples the data carries (the artifact contract's merge)
             result = result.with_artifacts(negatives=triples)
-            self.n_negatives_ = len(triples) - (0 if existing is None else len(existing))
-            new = triples[len(triples) - self.n_negatives_:]
-            edits = pd.concat([edits, _edit_frame(X, new[:, 0], new[:, 2], "negative")],
-                              ignore_index=True)
+            self.n_negatives_ = len(triples)
+            edits = pd.concat([edits, _edit_frame(X, triples[:, 0], triples[:, 2],
+                                                  "negative")], ignore_index=True)
         return result, edits
 
     # ------------------------------------------------------------------ embedding

@@ -11,31 +11,13 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from .._artifacts import ARTIFACT_KEYS
+from .._artifacts import check_model_artifacts
 from .._interaction_data import InteractionData, check_interaction_data
 from ..metrics._ranking import ndcg_at_k
 
 __all__ = ["BaseRecommender", "FactorModelMixin", "HeldOutRanking"]
 
 _SCORE_BATCH_CELLS = 2**24  # users x items scored at once: ~64 MB of float32
-
-#: The step that writes each artifact and the recommenders that train with it, for the
-#: error a recommender raises when it is handed one it cannot use.
-_ARTIFACT_USE = {
-    "item_features": ("LLMSummaryFeaturizer", "LightFMRecommender, BPRRecommender, "
-                      "LightGCNRecommender or SASRecRecommender"),
-    "user_features": ("LLMSummaryFeaturizer", "LightFMRecommender, BPRRecommender or "
-                      "LightGCNRecommender"),
-    "item_embeddings": ("LLMEmbeddingInitializer", "ALSRecommender (mode='init'), "
-                        "BPRRecommender, LightGCNRecommender or SASRecRecommender"),
-    "user_embeddings": ("LLMEmbeddingInitializer(target='both')", "BPRRecommender or "
-                        "LightGCNRecommender"),
-    "guidance": ("GuidanceRegularizer", "BPRRecommender, LightGCNRecommender or "
-                 "SASRecRecommender"),
-    "negatives": ("LLMInteractionAugmenter(sample_negatives=True)", "BPRRecommender or "
-                  "LightGCNRecommender"),
-}
-
 
 @dataclass(frozen=True)
 class HeldOutRanking:
@@ -96,10 +78,13 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
     1        3       a    2.0     1
     """
 
-    #: The artifact keys (see :class:`~skllmers.InteractionData`) the model trains with.
-    #: ``fit`` raises on any other key of :data:`~skllmers._artifacts.ARTIFACT_KEYS`, so
-    #: an enhancer's work is never dropped without a word.
+    #: The artifact keys (see :data:`~skllmers._artifacts.ARTIFACTS`) the model trains
+    #: with. ``fit`` raises on any other key (:func:`~skllmers._artifacts.check_model_artifacts`),
+    #: so an enhancer's work is never dropped without a word.
     _artifacts_read: frozenset = frozenset()
+    #: Keys of ``_artifacts_read`` (or fields, ``"guidance.user_targets"``) the model
+    #: cannot honour after all, with the reason.
+    _unsupported_artifacts: dict = {}
     #: Extra advice per artifact key for that error (e.g. what to attach instead).
     _artifact_hints: dict = {}
 
@@ -134,16 +119,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         """Scores of every item for each user code: float array (len(user_codes), n_items_)."""
 
     def _check_artifacts(self, X: InteractionData) -> None:
-        for key in ARTIFACT_KEYS:
-            if key not in X.artifacts or key in self._artifacts_read:
-                continue
-            writer, readers = _ARTIFACT_USE[key]
-            hint = self._artifact_hints.get(key, "")
-            raise ValueError(
-                f"The data carries a {key!r} artifact (from {writer}), which "
-                f"{type(self).__name__} cannot train with. {hint}{' ' if hint else ''}"
-                f"Use {readers}, or remove that step from the pipeline."
-            )
+        check_model_artifacts(self, X.artifacts)
 
     def _remember_training_data(self, X: InteractionData) -> None:
         self.user_ids_ = X.user_ids

@@ -13,19 +13,19 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._torch._analytic import AnalyticBPR, is_plain_table
-from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding, user_embedding
-from ._torch._hooks import Hooks
-from ._torch._losses import l2_penalty
-from ._torch._pairwise import PairwiseSampler, pairwise_loss
-from ._torch._rows import TrainingRows
-from ._torch._sampling import KnownPairs
-from ._torch_base import (
+from ._torch._base import (
     COMMON_ATTRIBUTES,
     COMMON_PARAMETERS,
     TorchRecommender,
     guidance_loss,
     to_numpy,
 )
+from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding, user_embedding
+from ._torch._hooks import Hooks
+from ._torch._losses import l2_penalty
+from ._torch._pairwise import PairwiseSampler, pairwise_loss
+from ._torch._rows import TrainingRows
+from ._torch._sampling import KnownPairs
 
 if TYPE_CHECKING:  # imported when used: numba is slow to import
     from ._torch._compiled_sgd import CompiledBPR

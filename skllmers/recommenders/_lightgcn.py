@@ -10,6 +10,13 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
+from ._torch._base import (
+    COMMON_ATTRIBUTES,
+    COMMON_PARAMETERS,
+    TorchRecommender,
+    guidance_loss,
+    to_numpy,
+)
 from ._torch._embeddings import EntityEmbedding, item_embedding, user_embedding
 from ._torch._graph import normalized_adjacency, propagate
 from ._torch._hooks import Hooks
@@ -17,13 +24,6 @@ from ._torch._losses import l2_penalty
 from ._torch._pairwise import BatchItemRows, PairwiseSampler, pairwise_loss
 from ._torch._rows import TrainingRows
 from ._torch._sampling import KnownPairs
-from ._torch_base import (
-    COMMON_ATTRIBUTES,
-    COMMON_PARAMETERS,
-    TorchRecommender,
-    guidance_loss,
-    to_numpy,
-)
 
 __all__ = ["LightGCNRecommender"]
 

@@ -11,19 +11,19 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval
 from torch import nn
 
-from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding
-from ._torch._hooks import Hooks
-from ._torch._losses import l2_penalty, ranking_loss
-from ._torch._rows import TrainingRows
-from ._torch._sampling import KnownPairs, sample_negatives
-from ._torch._sequences import Windows, latest_histories, training_windows
-from ._torch_base import (
+from ._torch._base import (
     COMMON_ATTRIBUTES,
     COMMON_PARAMETERS,
     TorchRecommender,
     guidance_loss,
     to_numpy,
 )
+from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding
+from ._torch._hooks import Hooks
+from ._torch._losses import l2_penalty, ranking_loss
+from ._torch._rows import TrainingRows
+from ._torch._sampling import KnownPairs, sample_negatives
+from ._torch._sequences import Windows, latest_histories, training_windows
 
 __all__ = ["SASRecRecommender"]
 

@@ -149,9 +149,8 @@ def test_als_initial_vectors_must_match_width_and_items(block_split, block_clust
     wide = train.with_artifacts(item_embeddings=EmbeddingInit(vectors))
     with pytest.raises(ValueError, match=r"width 4 .* n_factors=8: set n_factors=4"):
         ALSRecommender(n_factors=8, iterations=1).fit(wide)
-    short = train.with_artifacts(item_embeddings=EmbeddingInit(vectors[:10]))
     with pytest.raises(ValueError, match="10 rows but the data has 80 items"):
-        ALSRecommender(n_factors=4, iterations=1).fit(short)
+        train.with_artifacts(item_embeddings=EmbeddingInit(vectors[:10]))  # checked on attach
 
 
 def test_als_accepts_a_mapping_as_embeddings(block_split, block_clusters):
@@ -216,9 +215,35 @@ def test_an_artifact_the_model_reads_is_accepted(model, key, block_split):
     assert model.item_factors_.shape[0] == train.n_items
 
 
-def test_unknown_artifact_keys_are_not_the_models_business(block_split):
-    train, _ = block_split  # user-defined artifacts pass through untouched
-    EASERecommender().fit(train.with_artifacts(my_notes={"a": 1}))
+@pytest.mark.parametrize("model", [EASERecommender(), ALSRecommender(n_factors=4)])
+def test_a_misspelled_artifact_key_raises_when_attached(model, block_split):
+    # "item_embedding" for "item_embeddings": never accepted and then ignored by a model
+    train, _ = block_split
+    vectors = EmbeddingInit(np.ones((train.n_items, 4)))
+    with pytest.raises(ValueError, match=r"Unknown artifact key 'item_embedding' \(did you "
+                                         r"mean 'item_embeddings'\?\)(.|\n)*"
+                                         r"'item_embeddings': .*written by "
+                                         r"LLMEmbeddingInitializer; read by ALSRecommender"):
+        model.fit(train.with_artifacts(item_embedding=vectors))
+
+
+def test_the_registry_names_exactly_the_recommenders_that_read_each_key():
+    # the error messages name the readers from the registry; they must be the truth
+    from skllmers import recommenders
+    from skllmers._artifacts import ARTIFACTS, check_model_artifacts
+
+    models = [getattr(recommenders, name) for name in recommenders.__all__
+              if name.endswith("Recommender") and name != "BaseRecommender"]
+    for key, spec in ARTIFACTS.items():
+        registered = {reader.split(" ")[0] for reader in spec.read_by}
+        readers = set()
+        for cls in models:
+            try:
+                check_model_artifacts(cls(), {key: None})
+            except ValueError:
+                continue
+            readers.add(cls.__name__)
+        assert readers == registered, key
 
 
 def test_als_confidence_is_alpha_times_row_weights(block_split):
@@ -276,12 +301,12 @@ def test_lightfm_uses_user_features(block_split):
 
 def test_lightfm_feature_artifacts_are_checked(block_split):
     train, _ = block_split
-    wrong = train.with_artifacts(item_features=np.ones((3, 2), np.float32))
-    with pytest.raises(ValueError, match=r"'item_features' artifact must have shape \(80, d\)"):
-        LightFMRecommender(epochs=1).fit(wrong)
-    nan = train.with_artifacts(item_features=np.full((80, 2), np.nan, np.float32))
+    # checked when attached, so no model ever sees them
+    with pytest.raises(ValueError, match=r"'item_features' artifact has 3 rows but the data "
+                                         "has 80 items"):
+        train.with_artifacts(item_features=np.ones((3, 2), np.float32))
     with pytest.raises(ValueError, match="NaN or infinite"):
-        LightFMRecommender(epochs=1).fit(nan)
+        train.with_artifacts(item_features=np.full((80, 2), np.nan, np.float32))
 
 
 def test_lightfm_rejects_embeddings_and_guidance(block_split):

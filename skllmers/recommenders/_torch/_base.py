@@ -11,16 +11,16 @@ from sklearn.base import _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from tqdm.auto import tqdm
 
-from .._artifacts import ARTIFACT_KEYS
-from .._interaction_data import InteractionData
-from ._base import BaseRecommender, FactorModelMixin
-from ._torch._device import Seeds, resolve_device, seeded_torch
-from ._torch._embeddings import ADAPTERS
-from ._torch._guidance import GuidanceHead
-from ._torch._hooks import Hooks, read_hooks
-from ._torch._losses import LOSSES
-from ._torch._rows import TrainingRows
-from ._torch._validation import EarlyStopping, ValidationSet
+from ..._artifacts import ARTIFACT_KEYS
+from ..._interaction_data import InteractionData
+from .._base import BaseRecommender, FactorModelMixin
+from ._device import Seeds, resolve_device, seeded_torch
+from ._embeddings import ADAPTERS
+from ._guidance import GuidanceHead
+from ._hooks import Hooks, read_hooks
+from ._losses import LOSSES
+from ._rows import TrainingRows
+from ._validation import EarlyStopping, ValidationSet
 
 __all__ = ["TorchRecommender"]
 
@@ -127,8 +127,6 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
     }
 
     _artifacts_read = frozenset(ARTIFACT_KEYS)
-    # Artifact keys the model cannot train with after all, and why (see read_hooks).
-    _unsupported_artifacts: dict = {}
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -139,8 +137,7 @@ class TorchRecommender(FactorModelMixin, BaseRecommender):
     def _fit(self, X: InteractionData) -> None:
         self.device_ = resolve_device(self.device)
         seeds = Seeds.from_random_state(self.random_state)
-        hooks = read_hooks(X, n_factors=self.n_factors, model_name=type(self).__name__,
-                           unsupported=self._unsupported_artifacts)
+        hooks = read_hooks(X, n_factors=self.n_factors, model_name=type(self).__name__)
         rows = TrainingRows.from_data(X, seeds.split)
         if len(rows) == 0:
             raise ValueError("Every training row has weight 0: there is nothing to learn.")
