@@ -90,6 +90,13 @@ class ScriptedServer:
         self.thread.join(timeout=5)
 
 
+@pytest.fixture(autouse=True)
+def no_proxy_for_localhost(monkeypatch):
+    """All traffic stays on 127.0.0.1, whatever proxy the environment names."""
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+
+
 @pytest.fixture
 def server():
     scripted = ScriptedServer()
