@@ -127,12 +127,12 @@ class ServerReplyError(RuntimeError):
     --------
     >>> from skllmers.llm import LLMCallError, OpenAICompatibleLLM
     >>> closed = OpenAICompatibleLLM("http://127.0.0.1:9/v1", "m", max_retries=0,
-    ...                              retry_backoff=0, cache=None, verbose=0)
+    ...                              timeout=5, cache=None, verbose=0)
     >>> try:
     ...     closed.generate(["hi"])
     ... except LLMCallError as error:
-    ...     print(type(error.__cause__).__name__, "could not connect" in str(error))
-    ServerReplyError True
+    ...     print(type(error.__cause__).__name__)
+    ServerReplyError
     """
 
 

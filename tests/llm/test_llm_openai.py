@@ -564,6 +564,16 @@ def test_embed_finds_the_text_a_server_refuses(server):
     assert [len(body["input"]) for _, _, body in server.requests] == [3, 1, 1, 1]
 
 
+def test_embedding_size_of_no_text_comes_from_one_probe(server):
+    server.script(default=embedding_reply)
+    llm = make_llm(server)
+    assert llm.embed([]).shape == (0, 3)
+    assert llm.embed([""]).shape == (1, 3)
+    assert len(server.requests) == 1  # the size is known after the first reply
+    assert make_llm(server, dimensions=8).embed([]).shape == (0, 8)
+    assert len(server.requests) == 1
+
+
 def test_per_token_embeddings_are_a_clear_error(server):
     server.script(default={"body": {"data": [{"index": 0, "embedding": [[0.1, 0.2], [0.3, 0.4]]}]}})
     with pytest.raises(LLMCallError, match="not a flat list of numbers.*pooling"):
