@@ -15,9 +15,14 @@ import time
 import urllib.request
 
 import numpy as np
+import pandas as pd
 import pytest
+from sklearn.base import clone
 
+from skllmers import InteractionData
+from skllmers.knowledge import LLMSummaryFeaturizer
 from skllmers.llm import CHATML_TEMPLATE, LlamaCppLLM, LLMCallError, OpenAICompatibleLLM
+from skllmers.llm.testing import HashingEncoder
 
 pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
 
@@ -164,3 +169,18 @@ def test_embed_equals_local_mean_pooling_and_is_cached(llama_server, smollm2_pat
     assert llm.stats()["calls"] == 1
     np.testing.assert_array_equal(llm.embed(texts), vectors)
     assert llm.stats()["calls"] == 1
+
+
+def test_a_featurizer_fits_through_the_server_and_refits_from_the_cache(llama_server, tmp_path):
+    items = pd.DataFrame(
+        {"title": ["Heat", "Up", "Alien"]}, index=pd.Index(["h", "u", "a"], name="item_id")
+    )
+    rows = pd.DataFrame({"user_id": [1, 1, 2], "item_id": ["h", "u", "a"], "t": [1, 2, 1]})
+    data = InteractionData.from_pandas(rows, items, time_col="t")
+    llm = make_llm(llama_server, max_tokens=8, max_concurrency=3, cache=tmp_path)
+    featurizer = LLMSummaryFeaturizer(llm=llm, encoder=HashingEncoder(16)).fit(data)
+    assert llm.stats()["calls"] == 3  # one summary per item
+    assert featurizer.summaries_["summary"].str.strip().str.len().gt(0).all()
+    refit = clone(featurizer).fit(data)
+    assert refit.llm.stats()["calls"] == 0 and refit.llm.stats()["cache_hits"] == 3
+    assert refit.summaries_["summary"].tolist() == featurizer.summaries_["summary"].tolist()
