@@ -176,9 +176,9 @@ class OpenAICompatibleLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         One ``/v1/chat/completions`` request per prompt for one token with
         the ``top_logprobs`` most likely first tokens. An option's score is
         the log of the total probability of the listed tokens it begins
-        with (``-inf`` if none): only the first token of the answer counts,
-        so give options that differ in their first word (distinct titles,
-        or labels).
+        with, ignoring case and leading spaces (``-inf`` if none): only the
+        first token of the answer counts, so give options that differ in
+        their first word (distinct titles, or labels).
 
     :meth:`choose` asks for the options' log-probabilities and returns the
     best one, so the answer does not depend on the order of the options:
@@ -977,11 +977,18 @@ def _parse_top_logprobs(reply, url):
 
 
 def _first_token_scores(pairs, options):
-    """Log of the total probability of the listed first tokens each option begins with."""
+    """Log of the total probability of the listed first tokens each option begins with.
+
+    Tokens match ignoring case and leading white space: a chat model answering
+    "Yes" counts for the option "yes".
+    """
     scores = []
     for option in options:
+        folded = option.casefold()
         matching = [
-            value for token, value in pairs if token.strip() and option.startswith(token.lstrip())
+            value
+            for token, value in pairs
+            if token.strip() and folded.startswith(token.lstrip().casefold())
         ]
         scores.append(float(np.logaddexp.reduce(matching)) if matching else -math.inf)
     return scores

@@ -517,6 +517,7 @@ def test_first_token_scores_and_choice(server):
     assert llm.choose("Which film?", ["The Fly", "The Thing"]) == "The Fly"
     with pytest.raises(LLMCallError, match="none of the options begins"):
         llm.choose("Which film?", ["Alien", "Brazil"])
+    assert llm.score_options("Which film?", ["heat", "up"]).tolist() == scores[:2].tolist()
 
 
 def test_a_server_without_logprobs_is_a_clear_error(server):
