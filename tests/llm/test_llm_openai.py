@@ -20,6 +20,10 @@ import skllmers.llm._openai as openai_module
 from skllmers.llm import APIKey, LLMCallError, OpenAICompatibleLLM, ServerReplyError
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # http.server's 5 would drop concurrent connections
+
+
 class ScriptedServer:
     """An HTTP server answering each POST with the next scripted reply (or a default one).
 
@@ -71,7 +75,7 @@ class ScriptedServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = _Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self.thread = threading.Thread(
