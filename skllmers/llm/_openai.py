@@ -387,6 +387,8 @@ class OpenAICompatibleLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 "or pickles: pass api_key=APIKey('sk-...'), or put the key in an "
                 "environment variable and name it with api_key_env= (default OPENAI_API_KEY)."
             )
+        if self.api_key is not None:
+            self.api_key.reveal()  # an emptied (unpickled) key: say so before any request
         if self.api_key_env is not None and not isinstance(self.api_key_env, str):
             raise TypeError(f"api_key_env must be None or a str; got {self.api_key_env!r}.")
         _check_choice(self.endpoint, ENDPOINTS, "endpoint")
