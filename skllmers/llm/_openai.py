@@ -624,10 +624,10 @@ class OpenAICompatibleLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         results = self._send_all(jobs)
         _count(report, results)
         outcomes, start = [], 0
-        for (job_list, finish), payload in zip(plans, payloads, strict=True):
+        for job_list, finish in plans:
             replies = [outcome for outcome, _ in results[start : start + len(job_list)]]
             start += len(job_list)
-            outcomes.append(_finish(finish, replies, payload))
+            outcomes.append(_finish(finish, replies))
         return outcomes
 
     def _plan(self, operation, payload):
@@ -793,7 +793,7 @@ def _count(report, results):
         report.retries += counts["retries"]
 
 
-def _finish(finish, replies, payload):
+def _finish(finish, replies):
     failure = next((reply for reply in replies if isinstance(reply, _RequestFailed)), None)
     if failure is not None:
         return failure
@@ -898,16 +898,35 @@ _NO_ECHO = (
 
 def _parse_echo(reply, url, text, option):
     """Sum and number of the log-probabilities of the tokens that spell ``option``."""
+    tokens, values, generated = _echoed_tokens(reply, url, text + option)
+    end = _option_end(tokens, generated, option, url)
+    start, position, total, count = end - len(option), 0, 0.0, 0
+    for token, value in zip(tokens, values, strict=True):
+        token_start, position = position, position + len(token)
+        if position <= start or token_start >= end:
+            continue  # a token straddling the prompt's end carries option text: it counts
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+            raise _RequestFailed(
+                f"POST {url} returned no log-probability for the token {token!r} of the option "
+                f"{option!r} (an empty prompt cannot be scored: its first token has none)."
+            )
+        total += float(value)
+        count += 1
+    if count == 0:
+        raise _RequestFailed(f"POST {url}: no echoed token spells the option {option!r}.")
+    return total, count
+
+
+def _echoed_tokens(reply, url, full):
+    """Tokens and log-probabilities of an echo reply, and the text generated after ``full``."""
     choice = _first_choice(reply, url)
-    logprobs = choice.get("logprobs")
-    echoed = choice.get("text")
+    logprobs, echoed = choice.get("logprobs"), choice.get("text")
     if not isinstance(logprobs, dict) or not isinstance(echoed, str):
         raise _RequestFailed(
             f"POST {url} returned no choices[0].logprobs with echo=True{_NO_ECHO}: "
             f"{_excerpt(json.dumps(reply))}."
         )
     tokens, values = logprobs.get("tokens"), logprobs.get("token_logprobs")
-    full = text + option
     if (
         not isinstance(tokens, list)
         or not isinstance(values, list)
@@ -920,13 +939,21 @@ def _parse_echo(reply, url, text, option):
             f"POST {url} did not echo the prompt (the reply's text does not start with it)"
             f"{_NO_ECHO}."
         )
-    generated = echoed[len(full) :]
+    return tokens, values, echoed[len(full) :]
+
+
+def _option_end(tokens, generated, option, url):
+    """Where ``option`` ends in the joined token texts.
+
+    The tokens may begin with a BOS token's text and end with the generated
+    token; aligning from the end copes with both.
+    """
     joined = "".join(tokens)
     if generated and joined.endswith(option + generated):
-        end = len(joined) - len(generated)
-    elif joined.endswith(option) and not generated:
-        end = len(joined)
-    elif joined.endswith(option):
+        return len(joined) - len(generated)
+    if joined.endswith(option) and not generated:
+        return len(joined)
+    if joined.endswith(option):
         raise _RequestFailed(
             f"POST {url}: the echoed log-probabilities leave out the generated token, the mark "
             "of llama-cpp-python's server pairing each token with the next one's "
@@ -934,26 +961,10 @@ def _parse_echo(reply, url, text, option):
             "token). Begin completion_template with the BOS token's text (e.g. '<|im_start|>' "
             "for SmolLM2), or use scoring='first_token'."
         )
-    else:
-        raise _RequestFailed(
-            f"POST {url}: the echoed tokens do not end with the option {option!r} "
-            f"(they end {joined[-60:]!r}), so its log-probability cannot be read."
-        )
-    start, position, total, count = end - len(option), 0, 0.0, 0
-    for token, value in zip(tokens, values, strict=True):
-        token_start, position = position, position + len(token)
-        if position <= start or token_start >= end:
-            continue
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-            raise _RequestFailed(
-                f"POST {url} returned no log-probability for the token {token!r} of the option "
-                f"{option!r} (an empty prompt cannot be scored: its first token has none)."
-            )
-        total += float(value)
-        count += 1
-    if count == 0:
-        raise _RequestFailed(f"POST {url}: no echoed token spells the option {option!r}.")
-    return total, count
+    raise _RequestFailed(
+        f"POST {url}: the echoed tokens do not end with the option {option!r} "
+        f"(they end {joined[-60:]!r}), so its log-probability cannot be read."
+    )
 
 
 def _parse_top_logprobs(reply, url):
