@@ -6,6 +6,10 @@ Backends
     A GGUF model run by llama.cpp: text generation, a choice constrained by
     a grammar to a given set of answers, log-probabilities of options, and
     pooled embeddings.
+:class:`OpenAICompatibleLLM`
+    Any server of the OpenAI HTTP API (vLLM, llama.cpp's servers, Ollama,
+    OpenAI): generation, choices and scores from log-probabilities, and
+    embeddings, with concurrent requests, retries and the same cache.
 :class:`SentenceEncoder`
     sentence-transformers embeddings (all-MiniLM-L6-v2 offline by default).
 :mod:`skllmers.llm.testing`
@@ -58,16 +62,20 @@ from ._cache import LLMCache, default_cache_dir
 from ._encoder import SentenceEncoder
 from ._errors import LLMCallError, ModelLoadError, PromptTruncatedWarning
 from ._llamacpp import LlamaCppLLM
+from ._openai import APIKey, OpenAICompatibleLLM, ServerReplyError
 from ._tiny_model import CHATML_TEMPLATE, make_tiny_llama_gguf
 
 __all__ = [
+    "APIKey",
     "CHATML_TEMPLATE",
     "LLMCache",
     "LLMCallError",
     "LlamaCppLLM",
     "ModelLoadError",
+    "OpenAICompatibleLLM",
     "PromptTruncatedWarning",
     "SentenceEncoder",
+    "ServerReplyError",
     "convert_sentence_transformer_to_gguf",
     "default_cache_dir",
     "make_tiny_llama_gguf",
