@@ -8,6 +8,9 @@ Backends
     pooled embeddings.
 :class:`SentenceEncoder`
     sentence-transformers embeddings (all-MiniLM-L6-v2 offline by default).
+:class:`PrecomputedVectors`
+    Vectors computed elsewhere (e.g. a provider's embeddings), keyed by item or
+    user id, passed as ``encoder=`` in place of a text encoder.
 :mod:`skllmers.llm.testing`
     :class:`~skllmers.llm.testing.ScriptedLLM` and
     :class:`~skllmers.llm.testing.HashingEncoder`, deterministic model-free
@@ -58,6 +61,7 @@ from ._cache import LLMCache, default_cache_dir
 from ._encoder import SentenceEncoder
 from ._errors import LLMCallError, ModelLoadError, PromptTruncatedWarning
 from ._llamacpp import LlamaCppLLM
+from ._precomputed import PrecomputedVectors
 from ._tiny_model import CHATML_TEMPLATE, make_tiny_llama_gguf
 
 __all__ = [
@@ -66,6 +70,7 @@ __all__ = [
     "LLMCallError",
     "LlamaCppLLM",
     "ModelLoadError",
+    "PrecomputedVectors",
     "PromptTruncatedWarning",
     "SentenceEncoder",
     "convert_sentence_transformer_to_gguf",
