@@ -324,7 +324,7 @@ class LLMSummaryFeaturizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
 
     def _forget_fit(self):
         for name in ("item_ids_", "item_features_", "user_ids_", "user_features_", "texts_",
-                     "text_features_", "n_features_in_", "feature_names_in_"):
+                     "text_features_", "n_features_in_", "feature_names_in_", "encoder_dim_"):
             self.__dict__.pop(name, None)
 
     @property

@@ -390,9 +390,10 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
         self.profiles_["users"] = texts
         return self._user_vectors(X, codes, sources, texts)
 
-    def _sources(self, X):
+    def _sources(self, X, fitting=True):
         return UserSources(X, user_text_columns=self.user_text_columns,
-                           max_history=self.max_history, random_state=self.random_state)
+                           max_history=self.max_history, random_state=self.random_state,
+                           required=fitting)
 
     def _user_texts(self, X, codes, sources, llm, prompts):
         """Profile text of each of ``codes``: their profile, LLM summary or history text."""
@@ -442,7 +443,7 @@ class GuidanceRegularizer(TransformerMixin, BaseEstimator, auto_wrap_output_keys
                                 text_columns=self.text_columns)[0]
 
     def _unseen_user_targets(self, X, codes):
-        sources = self._sources(X)
+        sources = self._sources(X, fitting=False)
         texts = self._user_texts(X, codes, sources, None, [])
         raw, _ = user_raw_vectors(X, codes, self.encoder_, texts, sources,
                                   lambda items: item_raw_vectors(X, items, self.encoder_)[0],

@@ -278,7 +278,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         self.user_vectors_ = self.user_ids_ = None
         if "users" in sides:
             with timer:
-                self.user_vectors_ = self._user_vectors(X, np.arange(X.n_users))
+                self.user_vectors_ = self._user_vectors(X, np.arange(X.n_users), fitting=True)
             self.user_ids_ = X.user_ids
         self.encode_time_ = timer.seconds
         if self.verbose:
@@ -377,10 +377,11 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
             reduced[has_text] = rows * scale
         return reduced
 
-    def _user_vectors(self, X, codes: np.ndarray) -> np.ndarray:
+    def _user_vectors(self, X, codes: np.ndarray, fitting: bool = False) -> np.ndarray:
         """Vectors of user ``codes``, in the items' reduced and scaled coordinates."""
         sources = UserSources(X, user_text_columns=self.user_text_columns,
-                              max_history=self.max_history, random_state=self.random_state)
+                              max_history=self.max_history, random_state=self.random_state,
+                              required=fitting)
         texts = sources.profiles[codes]
         history = sources.from_history(codes)
         if history.any() and precomputed(self.encoder_) is None and X.items is not None:

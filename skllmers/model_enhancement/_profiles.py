@@ -50,9 +50,11 @@ class UserSources:
         Recent real item codes per user, oldest first.
     """
 
-    def __init__(self, X, *, user_text_columns, max_history, random_state):
+    def __init__(self, X, *, user_text_columns, max_history, random_state, required=True):
+        # at transform (required=False), data without a users table has no profiles
+        no_profiles = user_text_columns is None or (X.users is None and not required)
         self.profiles = (np.full(X.n_users, "", dtype=object).astype(str)
-                         if user_text_columns is None else user_texts(X, user_text_columns))
+                         if no_profiles else user_texts(X, user_text_columns))
         self.histories = recent_histories(X, max_history, random_state)
 
     def from_history(self, codes) -> np.ndarray:

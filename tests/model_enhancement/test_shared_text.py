@@ -111,3 +111,26 @@ def test_guidance_reports_llm_stats_like_the_others(small_data):
         assert set(fitted.llm_stats_) == {"requests", "cache_hits", "calls"}
         assert fitted.llm_time_ >= 0 and fitted.n_llm_prompts_ > 0
     assert GuidanceRegularizer(encoder=HashingEncoder(8)).fit(small_data).llm_stats_ == {}
+
+
+@pytest.mark.parametrize("make, attribute", [
+    (lambda: LLMEmbeddingInitializer(HashingEncoder(embed_dim=16), n_components=2,
+                                     target="both", unseen_users="encode", random_state=0),
+     "user_embeddings"),
+    (lambda: GuidanceRegularizer(encoder=HashingEncoder(embed_dim=16), unseen_users="encode"),
+     "guidance"),
+])
+def test_unseen_users_encode_builds_them_from_their_rows(small_data, make, attribute):
+    """A new user who saw only item "a" gets the vector of a's text (no LLM, no refit)."""
+    fitted = make().fit(small_data)
+    other = InteractionData.from_pandas(pd.DataFrame({"user_id": [9], "item_id": ["a"]}),
+                                        small_data.items.loc[["a"]])
+    artifact = fitted.transform(other).artifacts[attribute]
+    a = small_data.encode_items(["a"])[0]
+    if attribute == "guidance":
+        np.testing.assert_allclose(artifact.user_targets[0], fitted.item_targets_[a], atol=1e-6)
+    else:
+        np.testing.assert_allclose(artifact.vectors[0], fitted.vectors_[a], atol=1e-6)
+    fitted.set_params(unseen_users="error")
+    with pytest.raises(ValueError, match=r"1 users were not seen at fit \(\[9\]\)"):
+        fitted.transform(other)
