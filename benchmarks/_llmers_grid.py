@@ -180,7 +180,7 @@ def make_enhancer(kind: str, model: str, spec: DatasetSpec, seed: int, *, encode
             text_columns=columns, random_state=seed)
     if kind == "features":
         # SASRec has no user embedding to add user features to: items only.
-        target = "item" if model == "SASRec" else "both"
+        target = "items" if model == "SASRec" else "both"
         return LLMSummaryFeaturizer(
             llm, encoder, target=target, text_columns=columns, n_components=16,
             max_history=30, random_state=seed)
@@ -190,8 +190,8 @@ def make_enhancer(kind: str, model: str, spec: DatasetSpec, seed: int, *, encode
             target_std=0.1, text_columns=columns, random_state=seed)
     if kind == "guidance":
         return GuidanceRegularizer(
-            encoder, llm=llm, profiles="both", weight=1e-2, temperature=0.2,
-            kind="contrastive", n_recent=20, text_columns=columns, random_state=seed)
+            llm, encoder, target="both", weight=1e-2, temperature=0.2,
+            kind="contrastive", max_history=20, text_columns=columns, random_state=seed)
     raise ValueError(f"unknown enhancer {kind!r}; use one of {ENHANCERS}")
 
 

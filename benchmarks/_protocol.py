@@ -260,13 +260,32 @@ NEUTRAL_PARAMS = frozenset({"cache", "verbose", "unseen_items", "unseen_users"})
 #: Parameters added to a class after results were recorded, with the value that gives
 #: the behaviour from before: left out of the hash at that value, so the recorded cells
 #: keep their keys (any other value, or a later change of the default, is hashed).
-ADDED_PARAMS = {"LLMEmbeddingInitializer": {"target": "items"}}
-#: Parameters that change nothing unless another parameter of the same object has a
-#: given value: left out of the hash otherwise (cells recorded before and after such
-#: a parameter appeared then share their keys).
+ADDED_PARAMS = {
+    "LLMEmbeddingInitializer": {"target": "items", "user_text_columns": None},
+    "LLMSummaryFeaturizer": {"user_text_columns": None},
+}
+#: Parameters that change nothing unless another parameter of the same object has one
+#: of the given values: left out of the hash otherwise (cells recorded before and after
+#: such a parameter appeared then share their keys).
 INERT_UNLESS = {
-    "GuidanceRegularizer": {"n_neighbors": ("kind", "distillation")},
-    "LLMEmbeddingInitializer": {"n_recent": ("target", "both")},
+    "GuidanceRegularizer": {"n_neighbors": ("kind", ("distillation",))},
+    "LLMEmbeddingInitializer": {"max_history": ("target", ("users", "both")),
+                                "unseen_users": ("target", ("users", "both"))},
+}
+#: Values renamed by the one vocabulary (issue 14) where the behaviour stayed the same:
+#: hashed under their old spelling, so the recorded cells keep their keys.
+RENAMED_VALUES = {"LLMSummaryFeaturizer": {"target": {"items": "item", "users": "user"}}}
+#: Behaviour that changed without a parameter changing (issue 14: user prompts join the
+#: history by " | "): a marker joins the hash where it applies, so cells recorded before
+#: are not reused. Renamed parameters (GuidanceRegularizer's profiles -> target,
+#: n_recent -> max_history, item_prompt -> item_template; LLMEmbeddingInitializer's
+#: n_recent -> max_history) are hashed under their new names on purpose: the users'
+#: histories those cells embedded are now oldest first, so those cells are stale.
+BEHAVIOUR_MARKERS = {
+    "LLMSummaryFeaturizer": lambda params: (
+        {"_history": "oldest first, ' | '"}
+        if params.get("llm") is not None and params.get("target") in ("users", "both")
+        else {}),
 }
 
 
@@ -285,9 +304,13 @@ def _without_neutral(description):
 def _relevant_params(cls, params: dict) -> dict:
     added = ADDED_PARAMS.get(cls, {})
     inert = INERT_UNLESS.get(cls, {})
-    return {key: value for key, value in params.items()
+    renamed = RENAMED_VALUES.get(cls, {})
+    marker = BEHAVIOUR_MARKERS.get(cls, lambda _: {})(params)
+    kept = {key: renamed.get(key, {}).get(value, value) if isinstance(value, str) else value
+            for key, value in params.items()
             if not (key in added and value == added[key])
-            and not (key in inert and params.get(inert[key][0]) != inert[key][1])}
+            and not (key in inert and params.get(inert[key][0]) not in inert[key][1])}
+    return {**kept, **marker}
 
 
 def params_hash(description) -> str:

@@ -9,7 +9,7 @@ For each seed the data is split by ``LeaveLastOut`` (each user's last rating hel
 out) and three pipelines are fitted on the same training rows:
 
 - the plain recommender (LightFM by default, ``--recommender bpr`` for BPR);
-- ``LLMSummaryFeaturizer`` in front of it (``--target user`` by default: 610 users,
+- ``LLMSummaryFeaturizer`` in front of it (``--target users`` by default: 610 users,
   where item summaries would need 9,742 prompts). Without ``--model`` this is the
   encoder-only path: a user is the mean all-MiniLM-L6-v2 vector of the titles and
   genres of their recent training items, reduced by PCA. With ``--model`` a
@@ -128,7 +128,7 @@ def main():
                         help="number of seeds, or a comma-separated list")
     parser.add_argument("--model", help="a GGUF model for llama.cpp (default: encoder only)")
     parser.add_argument("--recommender", choices=["lightfm", "bpr"], default="lightfm")
-    parser.add_argument("--target", choices=["item", "user", "both"], default="user",
+    parser.add_argument("--target", choices=["items", "users", "both"], default="users",
                         help="what LLMSummaryFeaturizer describes")
     parser.add_argument("--n-components", type=int, default=16)
     parser.add_argument("--n-positive", type=int, default=1)

@@ -87,15 +87,15 @@ def enhancers(kind: str, seed: int, encoder) -> list:
     if kind in ("init", "both", "init+users"):
         steps.append(("init", LLMEmbeddingInitializer(
             encoder, n_components=n_factors(SPEC), mode="init", text_columns=columns,
-            target="both" if kind == "init+users" else "items", n_recent=20,
+            target="both" if kind == "init+users" else "items", max_history=20,
             random_state=seed)))
     if kind in ("guided", "both"):
         steps.append(("guidance", GuidanceRegularizer(
-            encoder, weight=1e-2, temperature=0.2, kind="contrastive", n_recent=20,
+            encoder=encoder, weight=1e-2, temperature=0.2, kind="contrastive", max_history=20,
             text_columns=columns, random_state=seed)))
     if kind == "distilled":
         steps.append(("guidance", GuidanceRegularizer(
-            encoder, weight=0.2, kind="distillation", n_neighbors=10, n_recent=20,
+            encoder=encoder, weight=0.2, kind="distillation", n_neighbors=10, max_history=20,
             text_columns=columns, random_state=seed)))
     return steps
 

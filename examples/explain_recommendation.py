@@ -44,8 +44,8 @@ from skllmers.recommenders import LightFMRecommender
 def template_llm(items: pd.DataFrame, text_of_item: pd.Series):
     """A ScriptedLLM that answers the featurizer's prompts from the item metadata.
 
-    The default prompts put an item's text (``{text}``) or a user's history (one
-    ``- title`` line per item, ``{history}``) between a fixed beginning and end; the
+    The default prompts put an item's text (``{text}``) or a user's history (titles,
+    oldest first, joined by ``" | "``: ``{history}``) between a fixed beginning and end; the
     responder recognises which prompt it got, finds the item(s) and fills a template.
     """
     from skllmers.llm.testing import ScriptedLLM
@@ -72,7 +72,7 @@ def template_llm(items: pd.DataFrame, text_of_item: pd.Series):
         return summary
 
     def describe_user(history):
-        titles = [line[2:] for line in history.splitlines() if line.startswith("- ")]
+        titles = [title for title in history.split(" | ") if title]
         watched = [item_by_title[t] for t in titles if t in item_by_title]
         counts = Counter(g for item in watched for g in genres(item))
         if not counts:

@@ -96,7 +96,7 @@ def main(argv=None):
 
     pipe = make_pipeline(
         LLMEmbeddingInitializer(encoder, n_components=n_factors, random_state=0),
-        GuidanceRegularizer(encoder, random_state=0),
+        GuidanceRegularizer(encoder=encoder, random_state=0),
         BPRRecommender(n_factors=n_factors, epochs=epochs, random_state=0),
     )
     grid = {

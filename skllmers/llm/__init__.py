@@ -12,6 +12,9 @@ Backends
     embeddings, with concurrent requests, retries and the same cache.
 :class:`SentenceEncoder`
     sentence-transformers embeddings (all-MiniLM-L6-v2 offline by default).
+:class:`PrecomputedVectors`
+    Vectors computed elsewhere (e.g. a provider's embeddings), keyed by item or
+    user id, passed as ``encoder=`` in place of a text encoder.
 :mod:`skllmers.llm.testing`
     :class:`~skllmers.llm.testing.ScriptedLLM` and
     :class:`~skllmers.llm.testing.HashingEncoder`, deterministic model-free
@@ -63,6 +66,7 @@ from ._encoder import SentenceEncoder
 from ._errors import LLMCallError, ModelLoadError, PromptTruncatedWarning
 from ._llamacpp import LlamaCppLLM
 from ._openai import APIKey, OpenAICompatibleLLM, ServerReplyError
+from ._precomputed import PrecomputedVectors
 from ._tiny_model import CHATML_TEMPLATE, make_tiny_llama_gguf
 
 __all__ = [
@@ -73,6 +77,7 @@ __all__ = [
     "LlamaCppLLM",
     "ModelLoadError",
     "OpenAICompatibleLLM",
+    "PrecomputedVectors",
     "PromptTruncatedWarning",
     "SentenceEncoder",
     "ServerReplyError",

@@ -13,26 +13,38 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._artifacts import EMBEDDING_MODES, EmbeddingInit
 from .._interaction_data import check_interaction_data
-from ._text import align_rows, check_encoder, embed_texts, item_texts, user_history_texts
+from .._text import UNSEEN_POLICIES, StageTimer, align_rows, check_encoder, check_unseen, item_texts
+from ..llm._precomputed import PrecomputedVectors, check_precomputed_use
+from ._profiles import SIDES, UserSources, item_raw_vectors, precomputed, user_raw_vectors
 
 __all__ = ["LLMEmbeddingInitializer"]
 
-
-
 class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
-    """Start a recommender's item embeddings from LLM or text-encoder vectors.
+    """Start a recommender's item (and user) embeddings from LLM or text-encoder vectors.
 
     At ``fit``, each item's text is embedded by ``encoder`` (a sentence encoder, or an
     LLM's ``embed``), reduced to ``n_components`` dimensions and rescaled; ``transform``
     attaches the vectors to the data as an :class:`~skllmers.EmbeddingInit` artifact
-    (key ``"item_embeddings"``), which the next Pipeline step reads at ``fit``. This is
-    Harte et al. (2023)'s initialisation (``mode="init"``) and the frozen semantic view of
-    LLM-ESR / AlphaRec (``mode="frozen"``). With ``target="both"``, each user's latest
-    *training* items are embedded the same way (their texts joined, most recent first)
-    and attached as ``"user_embeddings"``, in the items' coordinates: the reduction and
-    scale fitted on the items are applied to the users, so a user's first score for an
-    item is the similarity of the item's text to the user's history. Serving never
-    calls the encoder.
+    (key ``"item_embeddings"``), which the next Pipeline step reads at ``fit``. With
+    ``target="users"`` or ``"both"``, each user is embedded the same way, from the
+    texts of their most recent *training* items (oldest first, joined by ``" | "``) or
+    from a ready-made profile (``user_text_columns``), and attached as
+    ``"user_embeddings"`` in the items' coordinates: the reduction and scale fitted on
+    the items are applied to the users, so a user's first score for an item is the
+    similarity of the item's text to the user's history. Serving never calls the
+    encoder for the fitted ids.
+
+    What it takes from the papers, and where it simplifies: Harte et al. [1]_
+    initialise a sequential recommender's item embeddings with PCA-reduced LLM
+    embeddings of the item text (``mode="init"``, ``reduction="pca"``); their LLM is
+    an embedding API or an LLM, here any ``embed`` backend, and the rescaling to the
+    model's own init scale (``target_std``) is ours. LLM-ESR [2]_ keeps the LLM
+    embeddings frozen behind a trainable adapter, beside a free ID embedding (its
+    dual view: ``mode="frozen"``, ``add_id_embedding=True``); its retrieval-augmented
+    self-distillation is in :class:`GuidanceRegularizer` (``kind="distillation"``),
+    and its cross-attention between the two views is not reproduced (they are
+    summed). AlphaRec [3]_ likewise feeds frozen language representations through an
+    MLP; its graph convolution and contrastive loss are the recommender's business.
 
     Models that read the item artifact: ``BPRRecommender``, ``LightGCNRecommender`` and
     ``SASRecRecommender`` (both modes) and ``ALSRecommender`` (``mode="init"`` only);
@@ -41,11 +53,13 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
 
     Parameters
     ----------
-    encoder : object with ``embed(texts)``, default=None
+    encoder : object with ``embed(texts)``, or PrecomputedVectors, default=None
         Embeds a list of texts into an array ``(n_texts, d)``; ``None`` uses
         :class:`~skllmers.llm.SentenceEncoder` (all-MiniLM-L6-v2, offline). An LLM
         backend such as :class:`~skllmers.llm.LlamaCppLLM` works too. It is a nested
-        parameter: ``GridSearchCV`` reaches ``...__encoder__batch_size``.
+        parameter: ``GridSearchCV`` reaches ``...__encoder__batch_size``. A
+        :class:`~skllmers.llm.PrecomputedVectors` gives the vectors by id instead
+        (users without ``users=`` vectors get the mean of their history's items).
     n_components : int or None, default=64
         Width of the attached vectors. For ``mode="init"`` it must equal the
         recommender's embedding width; ``mode="frozen"`` models project any width.
@@ -55,7 +69,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         vectors (Harte et al.), a Gaussian random projection, or nothing (then
         ``n_components`` must be ``None`` or the encoder's width).
     mode : {"init", "frozen"}, default="init"
-        ``"init"``: the item embedding table starts from the vectors and trains.
+        ``"init"``: the embedding tables start from the vectors and train.
         ``"frozen"``: the vectors stay fixed behind a trainable adapter.
     add_id_embedding : bool, default=True
         With ``mode="frozen"``, also learn a free ID embedding summed with the adapted
@@ -71,43 +85,55 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         ``None`` leaves the scale as the reduction gives it. It matters for
         ``mode="init"``; in ``mode="frozen"`` the torch models divide the fixed vectors
         by their mean norm before the adapter, so the scale cancels.
-    text_columns : list of str, optional
+    target : {"items", "users", "both"}, default="items"
+        Which artifacts to attach: ``"item_embeddings"``, ``"user_embeddings"`` (same
+        ``mode``) or both. The items' text is embedded in every case (the users are put
+        in the items' coordinates). User vectors come from the training rows passed to
+        ``fit`` (augmented rows left out), so no held-out interaction reaches them.
+    max_history : int, default=20
+        A user is described by their ``max_history`` most recent training items (by
+        time; ties broken by a key seeded with ``random_state``).
+    text_columns : str or list of str, optional
         Columns of the items table that make an item's text; by default every string
         column (see ``InteractionData.item_text``).
-    target : {"items", "both"}, default="items"
-        Attach item vectors only, or user vectors too (``"user_embeddings"``, same
-        ``mode``). User vectors come from the training rows passed to ``fit`` (augmented
-        rows left out), so no held-out interaction reaches them.
-    n_recent : int, default=20
-        With ``target="both"``, a user is described by this many of their latest
-        training items.
-    unseen_items : {"zeros", "encode"}, default="zeros"
+    user_text_columns : str or list of str, optional
+        Columns of the users table holding a ready-made profile (written by an LLM
+        elsewhere, say): a user with such text is embedded from it rather than from
+        their history. ``None``: every user from history.
+    unseen_items : {"encode", "zeros", "error"}, default="encode"
         What ``transform`` does with items that were not in the id map seen at
-        ``fit``. ``"zeros"``: zero vectors, and no encoder call. ``"encode"``: embed
-        their text with ``encoder`` and project it with the fitted reduction and scale
-        (neither is refitted); items with no text (or data with no items table) still
-        get zeros. In a Pipeline the data a model trains on is the data this step was
-        fitted on, so unseen items only reach ``transform`` when serving, where the
-        model ignores the artifact (and scores unknown items NaN): ``"zeros"`` keeps
-        the encoder out of serving. Use ``"encode"`` when a fitted initializer prepares
-        *other* data for training, e.g. a catalogue with new items. Items of the fit
-        data are never re-embedded.
+        ``fit``. ``"encode"``: embed their text with the fitted encoder and project it
+        with the fitted reduction and scale (neither is refitted; items with no text,
+        or data with no items table, get zeros; PrecomputedVectors look them up).
+        ``"zeros"``: zero vectors, and no encoder call. ``"error"``: raise. In a
+        Pipeline the data a model trains on is the data this step was fitted on, so
+        unseen items only reach ``transform`` when a fitted initializer prepares
+        *other* data, e.g. a catalogue with new items. Items of the fit data are never
+        re-embedded.
+    unseen_users : {"encode", "zeros", "error"}, default="zeros"
+        The same for users not in the fit data's id map (with a user side): ``"encode"``
+        embeds them from their rows in ``transform``'s data (or their profile text).
     random_state : int, RandomState instance or None, default=None
-        Seeds PCA's randomized solver and the random projection.
+        Seeds PCA's randomized solver and the random projection, and breaks ties in
+        time in the users' histories.
+    verbose : bool, default=False
+        Print what was embedded and how long it took (the encoder shows its own
+        progress bar).
 
     Attributes
     ----------
     vectors_ : ndarray of shape (n_items, ``n_components_``), float32
-        The attached vectors, one per item code of the fit data. Items with no text
-        get a zero row (the model's ID embedding, if any, still learns them).
+        The item vectors, one per item code of the fit data. Items with no text get a
+        zero row (the model's ID embedding, if any, still learns them).
     item_ids_ : pandas.Index
         Item id map of the fit data; ``transform`` aligns ids to it by value.
     user_vectors_ : ndarray of shape (n_users, ``n_components_``) or None
-        With ``target="both"``: the attached user vectors, one per user code of the fit
-        data (zero rows for users without a training row). Users not in the fit data
-        get zero rows at ``transform``.
+        With a user side: the user vectors, one per user code of the fit data (zero
+        rows for users without a training row or profile).
     user_ids_ : pandas.Index or None
-        User id map of the fit data (``target="both"``).
+        User id map of the fit data (with a user side).
+    encoder_ : object
+        The encoder used (it encodes unseen ids in ``transform``).
     reducer_ : PCA, GaussianRandomProjection or None
         The fitted reduction.
     scale_ : float
@@ -116,11 +142,14 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         Width of ``vectors_``.
     encoder_dim_ : int
         Width of the encoder's vectors.
+    encode_time_ : float
+        Seconds spent embedding in the last fit.
 
     See Also
     --------
     GuidanceRegularizer : Align a model's embeddings with LLM profiles during training.
     skllmers.EmbeddingInit : The artifact this transformer attaches.
+    skllmers.llm.PrecomputedVectors : Vectors computed elsewhere, looked up by id.
 
     References
     ----------
@@ -128,6 +157,8 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
        Recommendation", RecSys 2023.
     .. [2] Q. Liu et al., "LLM-ESR: Large Language Models Enhancement for Long-tailed
        Sequential Recommendation", NeurIPS 2024.
+    .. [3] L. Sheng et al., "Language Representations Can be What Recommenders Need:
+       Findings and Potentials" (AlphaRec), ICLR 2025.
 
     Examples
     --------
@@ -164,37 +195,44 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     """
 
     _parameter_constraints: dict = {
-        "encoder": [HasMethods(["embed"]), None],
+        "encoder": [HasMethods(["embed"]), PrecomputedVectors, None],
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
         "reduction": [StrOptions({"pca", "random_projection"}), None],
         "mode": [StrOptions(set(EMBEDDING_MODES))],
         "add_id_embedding": ["boolean"],
         "target_std": [Interval(Real, 0, None, closed="neither"), None],
-        "text_columns": ["array-like", None],
-        "target": [StrOptions({"items", "both"})],
-        "n_recent": [Interval(Integral, 1, None, closed="left")],
-        "unseen_items": [StrOptions({"zeros", "encode"})],
+        "target": [StrOptions(set(SIDES))],
+        "max_history": [Interval(Integral, 1, None, closed="left")],
+        "text_columns": [str, "array-like", None],
+        "user_text_columns": [str, "array-like", None],
+        "unseen_items": [StrOptions(set(UNSEEN_POLICIES))],
+        "unseen_users": [StrOptions(set(UNSEEN_POLICIES))],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(self, encoder=None, *, n_components=64, reduction="pca", mode="init",
-                 add_id_embedding=True, target_std=0.1, text_columns=None, target="items",
-                 n_recent=20, unseen_items="zeros", random_state=None):
+                 add_id_embedding=True, target_std=0.1, target="items", max_history=20,
+                 text_columns=None, user_text_columns=None, unseen_items="encode",
+                 unseen_users="zeros", random_state=None, verbose=False):
         self.encoder = encoder
         self.n_components = n_components
         self.reduction = reduction
         self.mode = mode
         self.add_id_embedding = add_id_embedding
         self.target_std = target_std
-        self.text_columns = text_columns
         self.target = target
-        self.n_recent = n_recent
+        self.max_history = max_history
+        self.text_columns = text_columns
+        self.user_text_columns = user_text_columns
         self.unseen_items = unseen_items
+        self.unseen_users = unseen_users
         self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        """Embed, reduce and rescale the text of every item in ``X``'s id map.
+        """Embed, reduce and rescale the text of every item (and user) in ``X``'s id map.
 
         Parameters
         ----------
@@ -222,10 +260,14 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         X = check_interaction_data(X, "fit")
         if self.n_components is None and self.reduction == "random_projection":
             raise ValueError("reduction='random_projection' needs an integer n_components.")
-        encoder = check_encoder(self.encoder)
-        texts = item_texts(X, self.text_columns)
-        has_text = texts != ""
-        raw = embed_texts(encoder, texts, "item texts")
+        self.encoder_ = check_encoder(self.encoder)
+        sides = SIDES[self.target]
+        check_precomputed_use(self.encoder_, ("items", *sides),
+                              user_text_columns=self.user_text_columns)
+        timer = StageTimer()
+        with timer:
+            raw, has_text = item_raw_vectors(X, np.arange(X.n_items), self.encoder_,
+                                             text_columns=self.text_columns)
         self.encoder_dim_ = raw.shape[1]
         self.reducer_ = self._fit_reducer(raw[has_text])
         reduced = self._reduce(raw, has_text, scale=1.0)
@@ -234,20 +276,28 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         self.n_components_ = self.vectors_.shape[1]
         self.item_ids_ = X.item_ids
         self.user_vectors_ = self.user_ids_ = None
-        if self.target == "both":
-            self.user_vectors_ = self._user_vectors(X, texts, encoder)
+        if "users" in sides:
+            with timer:
+                self.user_vectors_ = self._user_vectors(X, np.arange(X.n_users), fitting=True)
             self.user_ids_ = X.user_ids
+        self.encode_time_ = timer.seconds
+        if self.verbose:
+            users = 0 if self.user_vectors_ is None else int(
+                np.any(self.user_vectors_ != 0, axis=1).sum())
+            print(f"[{type(self).__name__}] {int(has_text.sum())} items and {users} users "
+                  f"embedded in {self.encode_time_:.1f} s; width {self.encoder_dim_} -> "
+                  f"{self.n_components_}.")
         return self
 
     def transform(self, X):
         """Attach the vectors to ``X`` as ``artifacts["item_embeddings"]`` (and
-        ``artifacts["user_embeddings"]`` with ``target="both"``).
+        ``artifacts["user_embeddings"]`` with a user side).
 
         Parameters
         ----------
         X : InteractionData
             Its item and user ids are matched to the fit data's by value; see
-            ``unseen_items`` for items that were not there (unknown users get zeros).
+            ``unseen_items`` and ``unseen_users`` for ids that were not there.
 
         Returns
         -------
@@ -277,44 +327,25 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         """
         check_is_fitted(self)
         X = check_interaction_data(X, "transform")
-        vectors, known = align_rows(self.item_ids_, X.item_ids, self.vectors_)
-        if not known.all() and self.unseen_items == "encode":
-            vectors[~known] = self._encode_unseen(X, ~known)
-        artifacts = {"item_embeddings": self._artifact(vectors)}
-        if self.user_vectors_ is not None:
-            users, _ = align_rows(self.user_ids_, X.user_ids, self.user_vectors_)
+        sides = SIDES[self.target]
+        artifacts = {}
+        if "items" in sides:
+            vectors, known = align_rows(self.item_ids_, X.item_ids, self.vectors_)
+            check_unseen(known, X.item_ids, self.unseen_items, "items")
+            if not known.all() and self.unseen_items == "encode":
+                vectors[~known] = self._encode_unseen_items(X, np.flatnonzero(~known))
+            artifacts["item_embeddings"] = self._artifact(vectors)
+        if "users" in sides:
+            users, known = align_rows(self.user_ids_, X.user_ids, self.user_vectors_)
+            check_unseen(known, X.user_ids, self.unseen_users, "users")
+            if not known.all() and self.unseen_users == "encode":
+                users[~known] = self._user_vectors(X, np.flatnonzero(~known))
             artifacts["user_embeddings"] = self._artifact(users)
         return X.with_artifacts(**artifacts)
 
     def _artifact(self, vectors: np.ndarray) -> EmbeddingInit:
         return EmbeddingInit(vectors, mode=self.mode,
                              add_id_embedding=bool(self.add_id_embedding))
-
-    def get_feature_names_out(self, input_features=None):
-        """Names of the vector dimensions, ``llmembeddinginitializer0``, ``...1``, ...
-
-        Parameters
-        ----------
-        input_features : None
-            Ignored; the vectors come from text, not from input columns.
-
-        Returns
-        -------
-        ndarray of str, shape (``n_components_``,)
-
-        Examples
-        --------
-        >>> from skllmers.datasets import make_text_signal
-        >>> from skllmers.llm.testing import HashingEncoder
-        >>> from skllmers.model_enhancement import LLMEmbeddingInitializer
-        >>> data = make_text_signal(n_users=20, n_items=30, random_state=0)
-        >>> init = LLMEmbeddingInitializer(HashingEncoder(), n_components=3).fit(data)
-        >>> init.get_feature_names_out().tolist()
-        ['llmembeddinginitializer0', 'llmembeddinginitializer1', 'llmembeddinginitializer2']
-        """
-        check_is_fitted(self)
-        prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self.n_components_)], dtype=object)
 
     # ------------------------------------------------------------------ helpers
     def _fit_reducer(self, raw: np.ndarray):
@@ -346,25 +377,29 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
             reduced[has_text] = rows * scale
         return reduced
 
-    def _user_vectors(self, X, texts: np.ndarray, encoder) -> np.ndarray:
-        """Each user's history text, embedded and put in the items' reduced coordinates."""
-        histories = user_history_texts(X, texts, self.n_recent, self.random_state)
-        has_history = histories != ""
-        raw = np.zeros((len(histories), self.encoder_dim_), np.float32)
-        if has_history.any():
-            raw[has_history] = embed_texts(encoder, histories[has_history], "user histories")
-        return self._reduce(raw, has_history, scale=self.scale_)
+    def _user_vectors(self, X, codes: np.ndarray, fitting: bool = False) -> np.ndarray:
+        """Vectors of user ``codes``, in the items' reduced and scaled coordinates."""
+        sources = UserSources(X, user_text_columns=self.user_text_columns,
+                              max_history=self.max_history, random_state=self.random_state,
+                              required=fitting)
+        texts = sources.profiles[codes]
+        history = sources.from_history(codes)
+        if history.any() and precomputed(self.encoder_) is None and X.items is not None:
+            texts = texts.astype(object)
+            texts[history] = sources.history_texts(codes[history], item_texts(
+                X, self.text_columns))
+        raw, has = user_raw_vectors(
+            X, codes, self.encoder_, texts, sources,
+            lambda items: item_raw_vectors(X, items, self.encoder_)[0],
+            width=self.encoder_dim_)
+        return self._reduce(raw, has, scale=self.scale_)
 
-    def _encode_unseen(self, X, unseen: np.ndarray) -> np.ndarray:
-        if X.items is None:
-            return np.zeros((int(unseen.sum()), self.n_components_), np.float32)
-        texts = item_texts(X, self.text_columns)[unseen]
-        has_text = texts != ""
-        if not has_text.any():
-            return np.zeros((int(unseen.sum()), self.n_components_), np.float32)
-        raw = np.zeros((len(texts), self.encoder_dim_), np.float32)
-        raw[has_text] = embed_texts(check_encoder(self.encoder), texts[has_text])
-        return self._reduce(raw, has_text, scale=self.scale_)
+    def _encode_unseen_items(self, X, codes: np.ndarray) -> np.ndarray:
+        if precomputed(self.encoder_) is None and X.items is None:
+            return np.zeros((len(codes), self.n_components_), np.float32)
+        raw, has = item_raw_vectors(X, codes, self.encoder_, width=self.encoder_dim_,
+                                    text_columns=self.text_columns)
+        return self._reduce(raw, has, scale=self.scale_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

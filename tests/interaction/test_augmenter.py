@@ -404,7 +404,7 @@ def test_grid_search_sends_no_prompt_twice(signal, tmp_path):
     log = []
     llm = topic_oracle(data, truth, name="grid", log=log, cache=tmp_path / "cache")
     pipe = make_pipeline(
-        LLMSummaryFeaturizer(llm, HashingEncoder(32), target="user", random_state=0),
+        LLMSummaryFeaturizer(llm, HashingEncoder(32), target="users", random_state=0),
         LLMInteractionAugmenter(llm, n_candidates=5, random_state=0),
         _lightfm(n_factors=8, epochs=2),
     )

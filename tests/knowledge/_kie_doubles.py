@@ -51,8 +51,9 @@ def topic_oracle(data, truth, *, name="oracle", log=None, cache=None):
     topics = truth.item_topics
     names = list(truth.topic_names)
 
-    def items_in(lines):
-        return [code_of[t] for t in (_NUMBERED.sub("", line) for line in lines) if t in code_of]
+    def items_in(lines):  # one "- title" per line, or titles joined by " | "
+        names = (_NUMBERED.sub("", part) for line in lines for part in line.split(" | "))
+        return [code_of[t] for t in names if t in code_of]
 
     def describe(mixture):
         top = np.argsort(-mixture)[:2]

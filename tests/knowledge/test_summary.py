@@ -1,7 +1,6 @@
 """LLMSummaryFeaturizer: prompts, features, alignment, no leakage, tables, sklearn contract."""
 
 import pickle
-import re
 import warnings
 
 import numpy as np
@@ -57,6 +56,7 @@ def test_item_and_user_features_are_encoded_summaries(small_data):
     assert list(summaries.columns) == ["kind", "id", "prompt", "summary"]
     items = summaries[summaries["kind"] == "item"]
     assert items["id"].tolist() == ["a", "b", "c", "e"]  # "d" has no text
+    assert featurizer.item_ids_.equals(small_data.item_ids)  # the fitted id map
     assert items["summary"].tolist() == [f"summary: {p.splitlines()[-1]}"
                                          for p in items["prompt"]]
     assert featurizer.n_llm_prompts_ == len(summaries) == 4 + 3
@@ -77,19 +77,19 @@ def test_item_prompt_holds_the_side_table_text(small_data):
     prompts = _item_prompts(log)
     assert len(prompts) == 4
     assert "Galaxy Rocket. space opera" in prompts[2]
-    assert not _user_prompts(log)  # target="item" writes no user summary
+    assert not _user_prompts(log)  # target="items" writes no user summary
 
 
 def test_user_prompt_shows_recent_history_oldest_first(small_data):
     log = []
-    LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target="user",
+    LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target="users",
                          max_history=2).fit(small_data)
     prompts = _user_prompts(log)
     assert len(prompts) == 3
     # user 1 saw a, b, c, d (in time); d has no title, so its id stands in.
-    assert "- Galaxy Rocket\n- d\n" in prompts[0]
+    assert "oldest first:\nGalaxy Rocket | d\n" in prompts[0]
     assert "Whisk Dough" not in prompts[0]
-    assert "- Whisk Dough\n- Galaxy Rocket\n" in prompts[1]
+    assert "oldest first:\nWhisk Dough | Galaxy Rocket\n" in prompts[1]
 
 
 def test_custom_templates_fill_named_fields(small_data):
@@ -102,16 +102,18 @@ def test_custom_templates_fill_named_fields(small_data):
     featurizer.fit(small_data)
     prompts = [p for _, p in log]
     assert "Item c: Galaxy Rocket / space opera" in prompts
-    assert "User 2 (2 items)\n- Whisk Dough\n- Galaxy Rocket" in prompts
+    assert "User 2 (2 items)\nWhisk Dough | Galaxy Rocket" in prompts
 
 
 @pytest.mark.parametrize("param, value, message", [
     ("item_template", "{plot}", "plot"),
     ("user_template", "{history} {age}", "age"),
     ("user_template", "{} liked", "positional"),
-    ("target", "items", "target"),
+    ("target", "item", "target"),
+    ("target", "user", "target"),
     ("unseen_items", "mean", "unseen_items"),
-    ("unseen_users", "encode", "unseen_users"),
+    ("unseen_users", "mean", "unseen_users"),
+    ("verbose", "loud", "verbose"),
     ("max_history", 0, "max_history"),
     ("n_components", 99, "n_components"),
 ])
@@ -122,13 +124,13 @@ def test_bad_parameters_raise_in_fit(small_data, param, value, message):
         featurizer.fit(small_data)
 
 
-@pytest.mark.parametrize("target", ["item", "both"])
+@pytest.mark.parametrize("target", ["items", "both"])
 def test_a_bad_template_fails_before_any_llm_call(small_data, target):
     log = []
     featurizer = LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target=target,
                                       user_template="{history} {age}",
                                       item_template="{title} {plot}")
-    with pytest.raises(ValueError, match="plot" if target == "item" else "plot|age"):
+    with pytest.raises(ValueError, match="plot" if target == "items" else "plot|age"):
         featurizer.fit(small_data)
     assert log == []
 
@@ -136,6 +138,8 @@ def test_a_bad_template_fails_before_any_llm_call(small_data, target):
 def test_an_llm_without_generate_is_rejected(small_data):
     with pytest.raises(TypeError, match="generate"):
         LLMSummaryFeaturizer(object(), HashingEncoder(8)).fit(small_data)
+    with pytest.raises(TypeError, match="encoder goes in as encoder="):
+        LLMSummaryFeaturizer(HashingEncoder(8)).fit(small_data)
 
 
 def test_empty_answers_fall_back_to_raw_text_with_a_warning(small_data):
@@ -166,21 +170,23 @@ def test_pca_reduces_items_and_users_into_one_space(small_data):
     assert out.artifacts["item_features"].shape == (5, 3)
     assert out.artifacts["user_features"].shape == (3, 3)
     assert featurizer.pca_.n_components_ == 3 and featurizer.n_features_out_ == 3
-    assert featurizer.get_feature_names_out().tolist() == [
-        "llmsummaryfeaturizer0", "llmsummaryfeaturizer1", "llmsummaryfeaturizer2"]
+    # on interactions the features are artifacts: no column names, no set_output
+    assert not hasattr(featurizer, "get_feature_names_out")
+    assert not hasattr(featurizer, "set_output")
 
 
 # ---------------------------------------------------------------------- no leakage
 def test_user_prompts_never_see_test_interactions(signal):
     data, truth, train, test = signal
     log = []
-    featurizer = LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target="user",
+    featurizer = LLMSummaryFeaturizer(recording_llm(log), HashingEncoder(8), target="users",
                                       max_history=1000)
     featurizer.fit(train)
     titles = data.items["title"].astype(str).to_numpy()
     prompt_of = dict(zip(featurizer.summaries_["id"], featurizer.summaries_["prompt"],
                          strict=True))
-    history_titles = {user: set(re.findall(r"^- (.*)$", prompt, flags=re.M))
+    history_titles = {user: set(prompt.split("oldest first:\n", 1)[1].split("\n", 1)[0]
+                                .split(" | "))
                       for user, prompt in prompt_of.items()}
     train_pairs = set(zip(train.user_codes.tolist(), train.item_codes.tolist(), strict=True))
     checked = 0
@@ -229,15 +235,25 @@ def test_transform_aligns_by_id_and_encodes_unseen_items_without_the_llm(small_d
     np.testing.assert_array_equal(users[other.user_ids.get_loc(9)], 0)
 
 
-def test_unseen_items_zeros_and_unseen_users_mean(small_data):
-    featurizer = LLMSummaryFeaturizer(ScriptedLLM(), HashingEncoder(16), target="both",
-                                      unseen_items="zeros", unseen_users="mean")
+def test_unseen_items_zeros_and_unseen_users_encode_or_error(small_data):
+    encoder = HashingEncoder(16)
+    featurizer = LLMSummaryFeaturizer(ScriptedLLM(), encoder, target="both",
+                                      unseen_items="zeros", unseen_users="encode")
     featurizer.fit(small_data)
     other = _reordered_with_new_item(small_data)
+    featurizer.set_params(llm=Raising())
     out = featurizer.transform(other)
     np.testing.assert_array_equal(out.artifacts["item_features"][other.item_ids.get_loc("z")], 0)
+    # user 9 is new: their vector is built as the encoder-only mode does (no LLM call)
     np.testing.assert_allclose(out.artifacts["user_features"][other.user_ids.get_loc(9)],
-                               featurizer.user_features_.mean(axis=0))
+                               encoder.embed(["Starship Saga. space"])[0], atol=1e-6)
+    featurizer.set_params(unseen_items="error")
+    with pytest.raises(ValueError, match=r"1 items were not seen at fit \(\['z'\]\).*"
+                                         r"unseen_items='error'"):
+        featurizer.transform(other)
+    featurizer.set_params(unseen_items="zeros", unseen_users="error")
+    with pytest.raises(ValueError, match=r"\[9\].*unseen_users='encode' or 'zeros'"):
+        featurizer.transform(other)
 
 
 def test_transform_checks_the_kind_of_input(small_data):

@@ -8,6 +8,7 @@ from sklearn.base import clone
 from sklearn.decomposition import PCA
 
 from skllmers import EmbeddingInit, InteractionData
+from skllmers._text import history_texts, item_texts, recent_histories
 from skllmers.model_enhancement import LLMEmbeddingInitializer
 
 
@@ -29,18 +30,20 @@ def test_attaches_embedding_init_with_mode_and_width(small_data):
 
 
 def test_users_get_their_history_in_the_items_coordinates(small_data):
-    init = _init(target="both", n_recent=3).fit(small_data)
+    init = _init(target="both", max_history=2).fit(small_data)
     out = init.transform(small_data)
     users = out.artifacts["user_embeddings"]
     assert users.vectors.shape == (small_data.n_users, 2) and users.mode == "init"
-    # one history, by hand: the user's 3 latest items, most recent first, in item space
-    from skllmers.model_enhancement._text import item_texts, user_history_texts
-
-    histories = user_history_texts(small_data, item_texts(small_data), 3, 0)
-    raw = HashingEncoder(embed_dim=16).embed([histories[0]])
+    # one history, by hand: user 2's 2 latest items, oldest first, joined by " | "
+    history = "whisk dough. cooking | galaxy rocket. space"
+    assert history_texts(recent_histories(small_data, 2, 0), item_texts(small_data))[1] \
+        == history
+    raw = HashingEncoder(embed_dim=16).embed([history])
     expected = init.reducer_.transform(raw) * init.scale_
-    np.testing.assert_allclose(init.user_vectors_[0], expected[0], atol=1e-5)
+    np.testing.assert_allclose(init.user_vectors_[1], expected[0], atol=1e-5)
     assert "user_embeddings" not in _init().fit_transform(small_data).artifacts
+    users_only = _init(target="users").fit_transform(small_data).artifacts
+    assert sorted(users_only) == ["user_embeddings"]
 
 
 def test_user_vectors_see_training_rows_only(small_data):
@@ -99,8 +102,8 @@ def test_reductions(small_data, reduction, n_components, width):
     init = _init(reduction=reduction, n_components=n_components).fit(small_data)
     assert init.vectors_.shape == (small_data.n_items, width) == (4, init.n_components_)
     assert init.encoder_dim_ == 16
-    names = init.get_feature_names_out()
-    assert names[0] == "llmembeddinginitializer0" and len(names) == width
+    # the vectors are an artifact, not output columns: no feature names, no set_output
+    assert not hasattr(init, "get_feature_names_out") and not hasattr(init, "set_output")
 
 
 def test_transform_aligns_ids_by_value(small_data):
@@ -113,7 +116,7 @@ def test_transform_aligns_ids_by_value(small_data):
 
 
 def test_unseen_items_encoded_without_refitting_or_zeros(small_data):
-    init = _init(unseen_items="encode").fit(small_data)
+    init = _init().fit(small_data)  # unseen_items="encode" is the default
     pca = init.reducer_
     items = pd.DataFrame({"title": ["galaxy rocket", "brand new words"],
                           "genre": ["space", None]}, index=["new", "a"])
@@ -129,15 +132,19 @@ def test_unseen_items_encoded_without_refitting_or_zeros(small_data):
         pd.DataFrame({"user_id": [9, 9], "item_id": ["new", "a"]}))
     no_text = init.transform(no_table).artifacts["item_embeddings"].vectors
     assert not no_text[0].any() and (no_text[1] == init.vectors_[a]).all()
-    init.set_params(unseen_items="zeros", encoder=RaisingEncoder())  # the default
+    init.set_params(unseen_items="zeros")
+    init.encoder_ = RaisingEncoder()  # "zeros" never calls the encoder
     zeros = init.transform(other)
     assert not zeros.artifacts["item_embeddings"].vectors[0].any()
+    init.set_params(unseen_items="error")
+    with pytest.raises(ValueError, match=r"1 items were not seen at fit \(\['new'\]\)"):
+        init.transform(other)
 
 
 def test_transform_needs_no_encoder_after_fit(small_data):
-    init = _init().fit(small_data)
+    init = _init(target="both", unseen_users="encode").fit(small_data)
     expected = init.transform(small_data).artifacts["item_embeddings"].vectors
-    init.set_params(encoder=RaisingEncoder())
+    init.encoder_ = RaisingEncoder()  # fitted ids are never re-embedded
     got = init.transform(small_data.iloc[[0, 3]]).artifacts["item_embeddings"].vectors
     np.testing.assert_array_equal(got, expected)
 
@@ -164,8 +171,10 @@ def test_init_stores_params_only():
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"target": "users"}, "'target' parameter"),
-    ({"n_recent": 0}, "'n_recent' parameter"),
+    ({"target": "user"}, "'target' parameter"),
+    ({"max_history": 0}, "'max_history' parameter"),
+    ({"unseen_users": "mean"}, "'unseen_users' parameter"),
+    ({"verbose": "loud"}, "'verbose' parameter"),
     ({"mode": "bogus"}, "'mode' parameter"),
     ({"reduction": "svd"}, "'reduction' parameter"),
     ({"n_components": 0}, "'n_components' parameter"),

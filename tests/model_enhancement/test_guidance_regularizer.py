@@ -45,13 +45,13 @@ def test_item_targets_embed_item_text(small_data):
     np.testing.assert_allclose(guide.item_targets_, expected)
 
 
-def test_user_profile_is_recent_training_items_most_recent_first(small_data):
+def test_user_profile_is_recent_training_items_oldest_first(small_data):
     encoder = RecordingEncoder(embed_dim=8)
-    _guide(encoder=encoder, n_recent=2, profiles="users").fit(small_data)
+    _guide(encoder=encoder, max_history=2, target="users").fit(small_data)
     # user 1 saw a, b, c (c has no text) in that order; user 2 saw b then a.
     assert sorted(encoder.texts) == sorted([
         "whisk dough. cooking",
-        "galaxy rocket. space | whisk dough. cooking",
+        "whisk dough. cooking | galaxy rocket. space",
     ])
 
 
@@ -61,7 +61,7 @@ def test_user_profiles_see_training_rows_only():
     data = InteractionData.from_pandas(rows, items, time_col="t")
     train = data.iloc[[0]]  # as LeaveLastOut would leave it
     encoder = RecordingEncoder(embed_dim=8)
-    guide = _guide(encoder=encoder, profiles="users").fit(train)
+    guide = _guide(encoder=encoder, target="users").fit(train)
     assert encoder.texts == ["old one"]
     np.testing.assert_allclose(guide.user_targets_[0], HashingEncoder(embed_dim=8).embed(["old one"])[0])
 
@@ -70,34 +70,36 @@ def test_augmented_rows_do_not_enter_profiles(small_data):
     augmented = small_data.with_added_rows([small_data.encode_users([3])[0]],
                                            small_data.encode_items(["d"]))
     encoder = RecordingEncoder(embed_dim=8)
-    guide = _guide(encoder=encoder, profiles="users").fit(augmented)
+    guide = _guide(encoder=encoder, target="users").fit(augmented)
     assert not any("coral" in t for t in encoder.texts)
     assert not guide.user_targets_[augmented.encode_users([3])[0]].any()  # only "c", no text
 
 
 def test_profiles_choice(small_data):
-    items_only = _guide(profiles="items").fit_transform(small_data).artifacts["guidance"]
+    items_only = _guide(target="items").fit_transform(small_data).artifacts["guidance"]
     assert items_only.user_targets is None and items_only.item_targets is not None
-    users_only = _guide(profiles="users").fit_transform(small_data).artifacts["guidance"]
+    users_only = _guide(target="users").fit_transform(small_data).artifacts["guidance"]
     assert users_only.item_targets is None and users_only.user_targets is not None
 
 
 def test_llm_writes_profiles_that_the_encoder_embeds(small_data):
     (llm, prompts), encoder = recording_llm(), RecordingEncoder(embed_dim=8)
-    _guide(encoder=encoder, llm=llm, n_recent=5).fit(small_data)
-    # three items with text, two users with some text in their history
-    assert len(prompts) == 5
-    assert any("galaxy rocket. space" in p and p.startswith("Describe") for p in prompts)
-    assert any("whisk dough. cooking | galaxy rocket. space" in p for p in prompts)
+    guide = _guide(encoder=encoder, llm=llm, max_history=5).fit(small_data)
+    # three items with text, three users with a history (titles; "c" has none: its id)
+    assert len(prompts) == 6 == guide.n_llm_prompts_
+    assert any("Item: galaxy rocket. space" in p and p.startswith("Describe") for p in prompts)
+    assert any("\ngalaxy rocket | whisk dough | c\n" in p for p in prompts)
+    assert any("\nwhisk dough | galaxy rocket\n" in p for p in prompts)
     assert all(t.startswith("profile: ") for t in encoder.texts)
+    assert guide.llm_stats_["calls"] == 6 and guide.llm_time_ > 0
 
 
 def test_transform_aligns_by_value_and_zero_fills_unseen(small_data):
-    guide = _guide().fit(small_data)
+    guide = _guide(unseen_items="zeros").fit(small_data)
     items = pd.DataFrame({"title": ["x", "y"]}, index=["new", "a"])
     other = InteractionData.from_pandas(
         pd.DataFrame({"user_id": [2, 99], "item_id": ["new", "a"]}), items)
-    guide.set_params(encoder=RaisingEncoder())
+    guide.encoder_ = RaisingEncoder()
     targets = guide.transform(other).artifacts["guidance"]
     np.testing.assert_array_equal(targets.item_targets[1],
                                   guide.item_targets_[small_data.encode_items(["a"])[0]])
@@ -123,11 +125,12 @@ def test_clone_pickle_and_set_params(small_data):
     ({"temperature": 0}, "'temperature' parameter"),
     ({"mask_ratio": 1.5}, "'mask_ratio' parameter"),
     ({"kind": "distill"}, "'kind' parameter"),
-    ({"profiles": "all"}, "'profiles' parameter"),
-    ({"n_recent": 0}, "'n_recent' parameter"),
+    ({"target": "user"}, "'target' parameter"),
+    ({"max_history": 0}, "'max_history' parameter"),
     ({"n_neighbors": 0}, "'n_neighbors' parameter"),
-    ({"llm": _llm(), "item_prompt": "Describe {item}"}, "item_prompt must be"),
-    ({"llm": _llm(), "user_prompt": "No history field"}, "user_prompt must contain"),
+    ({"unseen_items": "mean"}, "'unseen_items' parameter"),
+    ({"llm": _llm(), "item_template": "Describe {item}"}, r"item_template uses .*'item'"),
+    ({"llm": _llm(), "user_template": "{history} {age}"}, r"user_template uses .*'age'"),
 ])
 def test_bad_params_fail_at_fit(small_data, params, match):
     guide = _guide(**params)
@@ -138,6 +141,9 @@ def test_bad_params_fail_at_fit(small_data, params, match):
 def test_bad_llm(small_data):
     with pytest.raises(TypeError, match="generate"):
         _guide(llm=object()).fit(small_data)
+    # an encoder passed positionally lands in llm: the error says where it goes
+    with pytest.raises(TypeError, match="pass.*encoder=|encoder=.*not as the first"):
+        GuidanceRegularizer(HashingEncoder(embed_dim=8)).fit(small_data)
 
     class Short:
         def generate(self, prompts):
@@ -147,31 +153,34 @@ def test_bad_llm(small_data):
         _guide(llm=Short()).fit(small_data)
 
 
-def test_missing_llm_answers_and_vectors_become_no_target(small_data):
+def test_failed_llm_answers_fall_back_to_the_text_with_a_warning(small_data):
     llm = recording_llm()[0].set_params(responder=_fail_on_galaxy, on_error="skip",
                                          max_retries=0)
-    with pytest.warns(UserWarning, match="no answer for 1 of 3"):
-        guide = _guide(llm=llm, profiles="items").fit(small_data)
+    with pytest.warns(UserWarning, match="empty answer for 1 of 3 item profiles"):
+        guide = _guide(llm=llm, target="items").fit(small_data)
     a = small_data.encode_items(["a"])[0]
-    assert not guide.item_targets_[a].any() and guide.item_targets_.any()
-    # both users' histories mention a galaxy: no user profile is left at all
-    with pytest.warns(UserWarning, match="no answer for 2 of 2"), \
-            pytest.raises(ValueError, match="All 3 user profiles are empty"):
-        _guide(llm=llm, profiles="users").fit(small_data)
+    assert guide.profiles_["items"][a] == "galaxy rocket. space"
+    np.testing.assert_allclose(guide.item_targets_[a],
+                               HashingEncoder(embed_dim=16).embed(["galaxy rocket. space"])[0])
+    # users 1 and 2 have a galaxy in their history: they get their history text
+    with pytest.warns(UserWarning, match="2 of 3 user profiles; their history text"):
+        guide = _guide(llm=llm, target="users").fit(small_data)
+    assert guide.profiles_["users"].tolist() == [
+        "galaxy rocket. space | whisk dough. cooking",
+        "whisk dough. cooking | galaxy rocket. space", "a profile"]
 
 
-def test_failed_embeddings_become_zero_rows(small_data):
+def test_failed_embeddings_are_an_error_naming_the_id(small_data):
     class Flaky(HashingEncoder):
         def _compute(self, operation, payloads, report):
             if any("coral" in p["text"] for p in payloads):
                 raise RuntimeError("encoder down")
             return super()._compute(operation, payloads, report)
 
-    encoder = Flaky(embed_dim=8, on_error="skip", max_retries=0)
-    with pytest.warns(UserWarning, match="no vector"):
-        guide = _guide(encoder=encoder, profiles="items").fit(small_data)
-    d = small_data.encode_items(["d"])[0]
-    assert not guide.item_targets_[d].any() and guide.item_targets_.any()
+    encoder = Flaky(embed_dim=8, on_error="skip", max_retries=0, cache=None)
+    with pytest.raises(ValueError, match=r"NaN or infinite vectors for 1 of 3 item texts "
+                                         r"\(ids \['d'\]\).*on_error='raise'"):
+        _guide(encoder=encoder, target="items").fit(small_data)
 
 
 def _fail_on_galaxy(prompt):

@@ -94,7 +94,7 @@ def test_initializer_beats_base_bpr(signal, base_scores, mode, target, margin):
 def test_guidance_beats_base_lightgcn(signal, base_scores, kind, margin):
     train, test = signal
     base = base_scores["lightgcn"]
-    guide = GuidanceRegularizer(HashingEncoder(embed_dim=256), kind=kind)  # RLMRec: 1e-2, 0.2
+    guide = GuidanceRegularizer(encoder=HashingEncoder(embed_dim=256), kind=kind)  # RLMRec: 1e-2, 0.2
     enhanced = _ndcg(make_pipeline(guide, _lightgcn()), train, test)
     assert enhanced > base + margin, (kind, base, enhanced)
 
@@ -102,7 +102,7 @@ def test_guidance_beats_base_lightgcn(signal, base_scores, kind, margin):
 def test_distillation_beats_base_bpr(signal, base_scores):
     # LLM-ESR-style: each user and item is pulled toward its neighbours in text space
     train, test = signal
-    guide = GuidanceRegularizer(HashingEncoder(embed_dim=256), kind="distillation",
+    guide = GuidanceRegularizer(encoder=HashingEncoder(embed_dim=256), kind="distillation",
                                 weight=0.2, n_neighbors=10)
     enhanced = _ndcg(make_pipeline(guide, _bpr()), train, test)
     assert enhanced > base_scores["bpr"] + 0.03, (base_scores["bpr"], enhanced)
@@ -116,12 +116,12 @@ def test_weight_zero_trains_exactly_the_unguided_model(tiny, name, with_init):
     front = [LLMEmbeddingInitializer(HashingEncoder(embed_dim=32), n_components=16,
                                      random_state=0)] if with_init else []
     unguided = make_pipeline(*front, TORCH_MODELS[name]()).fit(train)
-    zero = make_pipeline(*front, GuidanceRegularizer(HashingEncoder(embed_dim=32), weight=0.0),
+    zero = make_pipeline(*front, GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32), weight=0.0),
                          TORCH_MODELS[name]()).fit(train)
     np.testing.assert_array_equal(zero[-1].item_factors_, unguided[-1].item_factors_)
     np.testing.assert_array_equal(zero[-1].user_factors_, unguided[-1].user_factors_)
     np.testing.assert_array_equal(zero.predict(test), unguided.predict(test))
-    guided = make_pipeline(*front, GuidanceRegularizer(HashingEncoder(embed_dim=32), weight=0.5),
+    guided = make_pipeline(*front, GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32), weight=0.5),
                            TORCH_MODELS[name]()).fit(train)
     assert not np.array_equal(guided[-1].item_factors_, unguided[-1].item_factors_)
 
@@ -139,7 +139,7 @@ def test_grid_search_sends_each_text_to_the_encoder_once(tiny, counting_encoder,
     data = tiny[0]
     pipe = make_pipeline(
         LLMEmbeddingInitializer(counting_encoder, n_components=16, random_state=0),
-        GuidanceRegularizer(counting_encoder),
+        GuidanceRegularizer(encoder=counting_encoder),
         TORCH_MODELS[name](),
     )
     grid = {"guidanceregularizer__weight": [0.0, 0.05],
@@ -160,12 +160,11 @@ def test_fitted_pipeline_serves_without_encoder_and_pickles(tiny):
     pipe = make_pipeline(
         LLMEmbeddingInitializer(HashingEncoder(embed_dim=32), n_components=16, mode="frozen",
                                 random_state=0),
-        GuidanceRegularizer(HashingEncoder(embed_dim=32), weight=0.05),
+        GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32), weight=0.05),
         TORCH_MODELS["lightgcn"](),
     ).fit(train)
     scores, ndcg = pipe.predict(test), pipe.score(test)
-    pipe.set_params(llmembeddinginitializer__encoder=RaisingEncoder(),
-                    guidanceregularizer__encoder=RaisingEncoder())
+    pipe[0].encoder_ = pipe[1].encoder_ = RaisingEncoder()  # fitted ids: never re-embedded
     np.testing.assert_array_equal(pipe.predict(test), scores)
     assert pipe.score(test) == ndcg
     restored = pickle.loads(pickle.dumps(pipe))
@@ -191,7 +190,7 @@ def test_als_starts_from_init_vectors_and_names_the_models_for_the_rest(tiny):
     with pytest.raises(ValueError, match="BPRRecommender, LightGCNRecommender or SASRec"):
         make_pipeline(init("frozen"), als()).fit(train)
     with pytest.raises(ValueError, match="BPRRecommender, LightGCNRecommender or SASRec"):
-        make_pipeline(GuidanceRegularizer(HashingEncoder(embed_dim=32)), als()).fit(train)
+        make_pipeline(GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32)), als()).fit(train)
 
 
 def test_init_width_must_match_the_model(tiny):
@@ -209,6 +208,6 @@ def test_lightfm_refuses_both_artifacts_and_says_what_to_use(tiny):
                                    random_state=0)
     with pytest.raises(ValueError, match=r"as 'item_features' instead.*ALSRecommender \(mode='init'\)"):
         make_pipeline(init, LightFMRecommender(n_factors=16, epochs=1)).fit(train)
-    guide = GuidanceRegularizer(HashingEncoder(embed_dim=32))
+    guide = GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32))
     with pytest.raises(ValueError, match="BPRRecommender, LightGCNRecommender or SASRec"):
         make_pipeline(guide, LightFMRecommender(n_factors=16, epochs=1)).fit(train)
