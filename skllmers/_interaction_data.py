@@ -767,7 +767,8 @@ def _side_table(table, id_col: str, name: str):
     if id_col in table.columns:
         table = table.set_index(id_col)
     if table.index.hasnans:
-        raise ValueError(f"The {name} table has missing ids in its index.")
+        raise ValueError(f"The {name} table has missing (NaN/None) ids in its index; drop "
+                         "those rows or give them ids.")
     if not table.index.is_unique:
         dupes = table.index[table.index.duplicated()].unique()[:5].tolist()
         raise ValueError(f"The {name} table repeats ids (e.g. {dupes}); keep one row per id.")
