@@ -30,7 +30,7 @@ import pytest
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
-from skllmers import EmbeddingInit, InteractionData
+from skllmers import EmbeddingInit, GuidanceTargets, InteractionData
 from skllmers.llm import LlamaCppLLM, LLMCache, LLMCallError, ModelLoadError, make_tiny_llama_gguf
 from skllmers.llm.testing import HashingEncoder, ScriptedLLM
 from skllmers.metrics import evaluate, ndcg_at_k, paired_test
@@ -449,6 +449,13 @@ def _(ctx):
            "'freeze'", "'init', 'frozen'")
 
 
+@row("artifact-guidance-without-targets")
+def _(ctx):
+    raises(ValueError, lambda: GuidanceTargets(), "item_targets, user_targets or both")
+    raises(ValueError, lambda: GuidanceTargets(item_targets=np.ones((3, 2)), weight=-1.0),
+           "weight must be >= 0", "-1.0")
+
+
 # ---------------------------------------------------------------------- recommenders
 def fitted_ease():
     return EASERecommender().fit(small_data())
@@ -726,6 +733,13 @@ def _(ctx):
     raises(ValueError, lambda: llm.choose("x", []), "options is empty")
     raises(ValueError, lambda: llm.choose("x", ["a", "a"]), "repeated", "['a']")
     raises(ValueError, lambda: llm.choose("x", ["a", ""]), "options[1]", "empty string")
+    raises(ValueError, lambda: llm.choose("x", ["a", "b\x00"]), "options[1]", "NUL")
+
+
+@row("llm-one-option-list-per-prompt")
+def _(ctx):
+    raises(ValueError, lambda: ScriptedLLM().choose_many(["x", "y", "z"], [["a"], ["b"]]),
+           "3 prompts but 2 option lists", "a single list of strings shared by all prompts")
 
 
 @row("llm-bad-run-parameters")
@@ -736,6 +750,10 @@ def _(ctx):
            "non-negative")
     raises(ValueError, lambda: tiny_llm(ctx.tiny_gguf, max_tokens=0).generate(["x"]),
            "max_tokens", "positive")
+    raises(ValueError, lambda: tiny_llm(ctx.tiny_gguf, pooling="max").embed(["x"]),
+           "pooling", "'mean', 'cls', 'last', 'model'")
+    raises(ValueError, lambda: tiny_llm(ctx.tiny_gguf, truncation="left").generate(["x"]),
+           "truncation", "'middle' or a callable")
 
 
 @row("llm-bad-cache-parameter")

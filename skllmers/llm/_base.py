@@ -446,11 +446,14 @@ def _store_in_worker(worker, operation, payloads, values):
     (a remote worker may not reach the caller's cache folder)."""
     try:
         cache = worker._cache()
-        if cache is not None:
-            identity = worker.identity(operation)
-            cache.set_many({make_key(identity, operation, payload): value
-                            for payload, value in zip(payloads, values, strict=True)
-                            if value is not None})
+        if cache is None:
+            return
+        identity = worker.identity(operation)
+        cache.set_many({make_key(identity, operation, payload): value
+                        for payload, value in zip(payloads, values, strict=True)
+                        if value is not None})
+        if cache is not worker.cache or worker._in_worker_process():
+            cache.close()  # this chunk's own handle, not the caller's shared one
     except Exception:  # best effort, see the docstring
         pass
 
