@@ -762,7 +762,9 @@ def _(ctx):
 
 
 @row("llm-negative-temperature",
-     finding="LlamaCppLLM(temperature=-1.0) is accepted and sampled from without a word "
+     finding="LlamaCppLLM(temperature=-1.0) is accepted without a word, and llama-cpp-"
+             "python's sampler then draws from the raw distribution (temperature 1, no "
+             "top-k/top-p: its rule for temp < 0) instead of anything the user meant "
              "(skllmers/llm/_llamacpp.py, _check_run_params checks truncation, pooling and "
              "max_tokens only); it should raise 'temperature must be >= 0 (0 is greedy)'")
 def _(ctx):
