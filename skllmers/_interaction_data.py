@@ -653,6 +653,10 @@ def _as_id_index(ids, name: str) -> pd.Index:
     index = ids if isinstance(ids, pd.Index) else pd.Index(ids)
     if not index.is_unique:
         raise ValueError(f"{name} must be unique: each external id gets one code.")
+    if index.hasnans:
+        position = int(np.flatnonzero(index.isna())[0])
+        raise ValueError(f"{name} has missing (NaN/None) ids, the first at code {position}; "
+                         "every code needs a real id.")
     return index
 
 
@@ -670,7 +674,11 @@ def _as_codes(codes, size: int, name: str) -> np.ndarray:
 def _optional_column(values, n: int, dtype, name: str):
     if values is None:
         return None
-    values = np.asarray(values) if dtype is None else np.asarray(values, dtype=dtype)
+    try:
+        values = np.asarray(values) if dtype is None else np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must hold {np.dtype(dtype).name} values, one per row; "
+                        f"{error}.") from None
     if values.shape != (n,):
         raise ValueError(f"{name} must have one value per row ({n}), got shape {values.shape}.")
     return values
@@ -759,7 +767,8 @@ def _side_table(table, id_col: str, name: str):
     if id_col in table.columns:
         table = table.set_index(id_col)
     if table.index.hasnans:
-        raise ValueError(f"The {name} table has missing ids in its index.")
+        raise ValueError(f"The {name} table has missing (NaN/None) ids in its index; drop "
+                         "those rows or give them ids.")
     if not table.index.is_unique:
         dupes = table.index[table.index.duplicated()].unique()[:5].tolist()
         raise ValueError(f"The {name} table repeats ids (e.g. {dupes}); keep one row per id.")

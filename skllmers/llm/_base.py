@@ -238,8 +238,13 @@ class BaseBackend(BaseEstimator):
         check_non_negative_int(self.max_retries, "max_retries")
 
     def _chunk_size(self, operation, n_items, in_process):
-        """Items per chunk: one at a time in process (each result is saved at once)."""
-        if in_process:
+        """Items per chunk: one at a time (each result is saved at once), but for embed.
+
+        A chunk reaches the cache only when it has finished, so a process killed
+        mid-chunk would lose the calls of that chunk that had finished; one call
+        per chunk loses none (workers too). Embeddings are cheap and batched.
+        """
+        if in_process or operation != "embed":
             return 1
         workers = max(1, abs(self._effective_n_jobs()))
         return min(32, max(1, -(-n_items // (4 * workers))))
@@ -424,9 +429,33 @@ def _compute_whole_chunk(backend, operation, payloads, report):
 
 
 def _compute_chunk_in_worker(backend, operation, dispatch, payloads):
-    """Entry point of joblib/dask workers: a model-less copy loads its own model."""
+    """Entry point of joblib/dask workers: a model-less copy loads its own model.
+
+    The worker also stores its results in the cache, so a caller killed while
+    they are on their way back loses none of them.
+    """
     thread_hint, dispatcher_pid = dispatch
-    return _compute_chunk(backend._worker_copy(thread_hint, dispatcher_pid), operation, payloads)
+    worker = backend._worker_copy(thread_hint, dispatcher_pid)
+    report = _compute_chunk(worker, operation, payloads)
+    _store_in_worker(worker, operation, payloads, report.values)
+    return report
+
+
+def _store_in_worker(worker, operation, payloads, values):
+    """Best effort: the caller stores the same rows again and reports its own errors
+    (a remote worker may not reach the caller's cache folder)."""
+    try:
+        cache = worker._cache()
+        if cache is None:
+            return
+        identity = worker.identity(operation)
+        cache.set_many({make_key(identity, operation, payload): value
+                        for payload, value in zip(payloads, values, strict=True)
+                        if value is not None})
+        if cache is not worker.cache or worker._in_worker_process():
+            cache.close()  # this chunk's own handle, not the caller's shared one
+    except Exception:  # best effort, see the docstring
+        pass
 
 
 class TextGenerationMixin:

@@ -7,6 +7,7 @@ answer. Each row carries a checksum of its value: a damaged row is detected,
 deleted and recomputed by the caller.
 """
 
+import contextlib
 import hashlib
 import io
 import json
@@ -136,6 +137,15 @@ class LLMCache:
     in each process and is never pickled: the cache can be sent to joblib or
     dask workers and cloned with scikit-learn.
 
+    A damaged entry (its checksum or its decoding fails) is deleted and
+    reported as missing, so the backend computes it again. A cache that
+    cannot be used at all raises at first use, naming the file and the fix:
+    a folder or file that cannot be written raises ``PermissionError`` (a
+    path that is a file, ``NotADirectoryError``), and a file that is not an
+    SQLite database, is damaged or lacks the cache's table raises
+    ``sqlite3.DatabaseError``. Such a file is never deleted for you: it may
+    hold hours of model calls.
+
     Parameters
     ----------
     path : str or path-like, default=None
@@ -194,20 +204,24 @@ class LLMCache:
         return clone
 
     def __len__(self):
-        with self._lock:
+        with self._lock, _explained_errors(self.db_path):
             return self._connect().execute("SELECT COUNT(*) FROM entries").fetchone()[0]
 
     def _connect(self):
         if self._connection is not None and self._owner_pid == os.getpid():
             return self._connection
-        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        _make_folder(self.db_path.parent)
         connection = sqlite3.connect(
             str(self.db_path),
             timeout=_BUSY_TIMEOUT_MS / 1000,
             isolation_level=None,  # autocommit: every stored result is durable at once
             check_same_thread=False,
         )
-        _run_with_busy_retries(lambda: _prepare_connection(connection))
+        try:
+            _run_with_busy_retries(lambda: _prepare_connection(connection))
+        except BaseException:
+            connection.close()
+            raise
         self._connection = connection
         self._owner_pid = os.getpid()
         return connection
@@ -231,7 +245,7 @@ class LLMCache:
         """
         unique_keys = list(dict.fromkeys(keys))
         rows = []
-        with self._lock:
+        with self._lock, _explained_errors(self.db_path):
             connection = self._connect()
             for start in range(0, len(unique_keys), _SQLITE_MAX_PARAMS):
                 part = unique_keys[start : start + _SQLITE_MAX_PARAMS]
@@ -283,7 +297,7 @@ class LLMCache:
         if not rows:
             return
         statement = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)"
-        with self._lock:
+        with self._lock, _explained_errors(self.db_path):
             connection = self._connect()
             _run_with_busy_retries(lambda: _write_rows(connection, statement, rows))
         self._counters["writes"] += len(rows)
@@ -291,7 +305,7 @@ class LLMCache:
 
     def delete(self, key):
         """Remove one entry if present."""
-        with self._lock:
+        with self._lock, _explained_errors(self.db_path):
             connection = self._connect()
             _run_with_busy_retries(
                 lambda: connection.execute("DELETE FROM entries WHERE key = ?", (key,))
@@ -299,7 +313,7 @@ class LLMCache:
 
     def clear(self):
         """Remove every entry."""
-        with self._lock:
+        with self._lock, _explained_errors(self.db_path):
             connection = self._connect()
             _run_with_busy_retries(lambda: connection.execute("DELETE FROM entries"))
 
@@ -376,6 +390,58 @@ def _run_with_busy_retries(operation, attempts=20):
             if ("locked" not in message and "busy" not in message) or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+_REMEDY = (
+    "pass another cache folder (cache='path/to/folder', or set the "
+    f"{CACHE_DIR_ENV} environment variable for the default one), or cache=None to run "
+    "without a cache"
+)
+
+
+def _make_folder(folder):
+    """Create the cache folder, or explain why it cannot be used."""
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(
+            f"The LLM cache folder {str(folder)!r} is a file, not a folder. Pass a folder "
+            f"(the cache file inside it is {CACHE_FILE_NAME!r}), or a path ending in "
+            "'.sqlite3' to name the cache file itself."
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except PermissionError as error:
+        raise PermissionError(
+            f"Cannot create the LLM cache folder {str(folder)!r} ({error.strerror}). Make "
+            f"its parent writable, or {_REMEDY}."
+        ) from error
+
+
+@contextlib.contextmanager
+def _explained_errors(db_path):
+    """Re-raise SQLite errors with the cache file they concern and what to do.
+
+    A file that cannot be written (read-only folder or file) becomes a
+    ``PermissionError``; a file that is not an SQLite database, is damaged, or
+    lacks the cache's table stays an ``sqlite3.DatabaseError``. Neither is
+    deleted or repaired here: the file may hold hours of model calls. Lock
+    time-outs pass through unchanged.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        message = str(error).lower()
+        if "locked" in message or "busy" in message:
+            raise
+        if "readonly" in message or "unable to open" in message:
+            raise PermissionError(
+                f"Cannot write the LLM cache {str(db_path)!r} (SQLite: {error}); the cache "
+                f"needs a writable folder and file. Make them writable, or {_REMEDY}."
+            ) from error
+        raise sqlite3.DatabaseError(
+            f"The LLM cache file {str(db_path)!r} is damaged or is not an skllmers cache "
+            f"(SQLite: {error}). Move it aside or delete it to start an empty cache (its "
+            f"results are then computed again), or {_REMEDY}."
+        ) from error
 
 
 def _file_bytes(db_path):

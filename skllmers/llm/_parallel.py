@@ -75,7 +75,9 @@ def run_chunks(function, chunks, *, n_jobs, backend, in_process_function, on_don
             on_done(index, in_process_function(chunk))
         return
     with _backend_context(backend):
-        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        # batch_size=1: joblib would group quick tasks, and a batch reports (and is
+        # cached) only once all of it has finished.
+        parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)
         tasks = (
             joblib.delayed(_indexed_call)(function, i, chunk) for i, chunk in enumerate(chunks)
         )
