@@ -784,9 +784,24 @@ def _encode(column: pd.Series, side_table) -> tuple[pd.Index, np.ndarray]:
     ids = pd.Index(uniques)
     if side_table is not None:
         cold = side_table.index.difference(ids, sort=False)
+        if len(ids) and len(cold) == len(side_table) > 0:
+            _warn_no_shared_id(column, ids, side_table.index)
         if len(cold):
             ids = ids.append(cold)
     return ids.rename(column.name), codes.astype(np.int32)
+
+
+def _warn_no_shared_id(column: pd.Series, ids: pd.Index, table_ids: pd.Index) -> None:
+    # A table matching no interaction is almost always a dtype mismatch (101 vs "101"):
+    # every row would become a cold id and no interacted id would get side information.
+    warnings.warn(
+        f"The side table of {column.name!r} has no id in common with the interactions "
+        f"(table ids such as {table_ids[0]!r} of dtype {table_ids.dtype}, interaction ids "
+        f"such as {ids[0]!r} of dtype {ids.dtype}), so all {len(table_ids)} of its rows "
+        "become cold ids and no interacted id gets side information. Convert one side's "
+        "ids to the other's type if they are meant to match.",
+        UserWarning, stacklevel=4,
+    )
 
 
 def _numeric_column(frame: pd.DataFrame, col, dtype):

@@ -279,11 +279,7 @@ def _(ctx):
            "items table", "missing", "drop those rows")
 
 
-@row("data-side-table-shares-no-id",
-     finding="from_pandas keeps every id of a side table that matches no interaction as a "
-             "cold item, so an items table indexed by int while interactions hold str ids "
-             "(or the reverse) silently doubles the catalogue and leaves every real item "
-             "without text; it should warn when the table shares no id with the interactions")
+@row("data-side-table-shares-no-id")
 def _(ctx):
     items = pd.DataFrame({"title": ["A", "B"]}, index=[101, 102])
     with pytest.warns(UserWarning, match="no id in common"):
