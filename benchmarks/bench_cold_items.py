@@ -37,8 +37,6 @@ Results: ``benchmarks/results/cold_items_<dataset>.json`` and ``.md``.
 
 from __future__ import annotations
 
-import _threads  # noqa: F401  (sets the BLAS/OpenMP threads before numpy loads)
-
 import argparse
 import hashlib
 import json
@@ -47,8 +45,10 @@ import time
 import warnings
 from pathlib import Path
 
+import _threads  # noqa: F401  (sets the BLAS/OpenMP threads before numpy loads)
 import numpy as np
 import pandas as pd
+from _protocol import RESULTS_DIR, git_state, versions
 
 from skllmers import EmbeddingInit, InteractionData
 from skllmers.metrics import evaluate, paired_test, per_user_scores
@@ -61,8 +61,6 @@ from skllmers.recommenders import (
     EASERecommender,
     LightFMRecommender,
 )
-
-from _protocol import RESULTS_DIR, git_state, versions  # noqa: I001
 
 AGENT4REC = Path("/work/shared/data/ml-1m-agent4rec")
 CACHE = Path.home() / ".cache" / "skllmers" / "bench_cold_items"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import _fit_context, clone
 from sklearn.linear_model import RidgeCV
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from .._artifacts import ARTIFACT_KEYS, EmbeddingInit
 from .._interaction_data import InteractionData
@@ -43,10 +45,10 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         ``"item_embeddings"`` (an :class:`~skllmers.EmbeddingInit`, e.g. from
         :class:`~skllmers.LLMEmbeddingInitializer`). ``"auto"``: the one the data
         carries (``"item_features"`` when it carries both).
-    alphas : array-like of float, default=(0.01, 0.1, 1, 10, 100, 1000)
+    alphas : float or array-like of float, default=(0.01, 0.1, 1, 10, 100, 1000)
         Candidate ridge penalties; the one with the best leave-one-out error over the
-        warm items is kept (:class:`sklearn.linear_model.RidgeCV`, efficient LOO). One
-        value fixes the penalty.
+        warm items is kept (:class:`sklearn.linear_model.RidgeCV`, efficient LOO). A
+        single float fixes the penalty.
 
     Attributes
     ----------
@@ -115,7 +117,7 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
     _parameter_constraints: dict = {
         "recommender": [HasMethods(["fit", "recommend"])],
         "vectors": [StrOptions({"auto", *_VECTOR_KEYS})],
-        "alphas": ["array-like"],
+        "alphas": [Interval(Real, 0, None, closed="neither"), "array-like"],
     }
     _artifacts_read = frozenset(ARTIFACT_KEYS)  # the recommender checks its own
 
