@@ -49,13 +49,17 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         Candidate ridge penalties; the one with the best leave-one-out error over the
         warm items is kept (:class:`sklearn.linear_model.RidgeCV`, efficient LOO). A
         single float fixes the penalty.
+    pass_vectors : bool, default=False
+        Also train ``recommender`` with the vectors' artifact. ``False``: the
+        recommender is fitted on the data without it (a plain model of the
+        interactions, e.g. implicit-style BPR with ``optimizer="sgd"``, which refuses
+        side features); the other artifacts are passed on. ``True``: the data as
+        given, e.g. to start ALS from the same ``"item_embeddings"`` it is bridged with.
 
     Attributes
     ----------
     recommender_ : recommender
-        The fitted clone of ``recommender``. It is fitted on the data without the
-        vectors' artifact when it cannot train with it (e.g. ALS and
-        ``"item_features"``), and on the data as given otherwise.
+        The fitted clone of ``recommender`` (see ``pass_vectors`` for its data).
     ridge_ : sklearn.linear_model.RidgeCV
         The fitted map from text vectors to factors (and biases).
     alpha_ : float
@@ -118,13 +122,16 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         "recommender": [HasMethods(["fit", "recommend"])],
         "vectors": [StrOptions({"auto", *_VECTOR_KEYS})],
         "alphas": [Interval(Real, 0, None, closed="neither"), "array-like"],
+        "pass_vectors": ["boolean"],
     }
     _artifacts_read = frozenset(ARTIFACT_KEYS)  # the recommender checks its own
 
-    def __init__(self, recommender, *, vectors="auto", alphas=_DEFAULT_ALPHAS):
+    def __init__(self, recommender, *, vectors="auto", alphas=_DEFAULT_ALPHAS,
+                 pass_vectors=False):
         self.recommender = recommender
         self.vectors = vectors
         self.alphas = alphas
+        self.pass_vectors = pass_vectors
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):
@@ -186,10 +193,7 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         )
 
     def _data_for_recommender(self, X: InteractionData) -> InteractionData:
-        reads = getattr(self.recommender_, "_artifacts_read", frozenset(ARTIFACT_KEYS))
-        if self.vectors_key_ in reads:
-            return X
-        return X.without_artifacts(self.vectors_key_)
+        return X if self.pass_vectors else X.without_artifacts(self.vectors_key_)
 
     def _recommender_factors(self, X: InteractionData):
         model = self.recommender_

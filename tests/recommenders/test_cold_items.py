@@ -102,7 +102,20 @@ def test_bridge_keeps_warm_factors_and_predicts_cold_ones(cold_split):
     np.testing.assert_allclose(model.item_factors_[model.cold_items_], predicted, rtol=1e-5)
     assert model.alpha_ in (0.1, 1.0, 10.0)
     assert model.vectors_key_ == "item_features"
-    assert "item_features" not in inner._artifacts_read  # it got no text
+
+    class Recording(type(inner)):
+        def _fit(self, X):
+            self.artifacts_seen_ = sorted(X.artifacts)
+            super()._fit(X)
+
+    def artifacts_seen(pass_vectors):
+        data = train.with_artifacts(item_embeddings=EmbeddingInit(text @ np.ones((4, 8))))
+        bridge = ColdStartBridge(Recording(**als().get_params()), vectors="item_embeddings",
+                                 pass_vectors=pass_vectors)
+        return bridge.fit(data.without_artifacts("item_features")).recommender_.artifacts_seen_
+
+    assert artifacts_seen(False) == []
+    assert artifacts_seen(True) == ["item_embeddings"]
 
 
 def test_bridge_alpha_is_chosen_by_leave_one_out(cold_split):
