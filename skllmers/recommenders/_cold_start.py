@@ -89,6 +89,10 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
     items (``recommend(..., items=...)``) to surface them. A cold item with no text
     (a zero vector) gets the intercept: the mean warm item.
 
+    To bridge a recommender already fitted on the same data (e.g. with several text
+    vectors in turn), wrap it in :class:`sklearn.frozen.FrozenEstimator`
+    (scikit-learn >= 1.6): it is then neither cloned nor refitted.
+
     References
     ----------
     Z. Gantner, L. Drumond, C. Freudenthaler, S. Rendle and L. Schmidt-Thieme,
@@ -155,7 +159,7 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         self.vectors_key_ = self._vectors_key(X)
         text = _text_vectors(X, self.vectors_key_)
         self.recommender_ = clone(self.recommender)
-        self.recommender_.fit(self._data_for_recommender(X))
+        self.recommender_.fit(self._data_for_recommender(X), None)
         item_factors, user_factors = self._recommender_factors(X)
         biases = getattr(self.recommender_, "item_biases_", None)
         targets = item_factors if biases is None else np.column_stack([item_factors, biases])

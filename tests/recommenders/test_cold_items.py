@@ -204,3 +204,15 @@ def test_frozen_text_without_id_embedding_scores_cold_items(model_class, cold_sp
     score = cold_ndcg(model, data, test)
     assert score > floor + 0.35, (score, floor)
     assert np.linalg.norm(model.item_factors_[np.unique(test.item_codes)], axis=1).min() > 0
+
+
+def test_a_fitted_model_is_bridged_without_refitting(cold_split):
+    frozen = pytest.importorskip("sklearn.frozen")
+    train, test, _ = cold_split
+    inner = als().fit(without_text(train))
+    before = inner.item_factors_.copy()
+    model = ColdStartBridge(frozen.FrozenEstimator(inner)).fit(train)
+    np.testing.assert_array_equal(inner.item_factors_, before)  # not refitted, not changed
+    fresh = ColdStartBridge(als()).fit(train)
+    np.testing.assert_allclose(model.item_factors_, fresh.item_factors_, rtol=1e-4,
+                               atol=1e-5)
