@@ -111,7 +111,7 @@ def bpr_implicit_recipe(seed: int, epochs: int) -> BPRRecommender:
 
 
 def models(seed: int, quick: bool, lightfm_epochs: int) -> dict:
-    """Name -> (estimator, which text artifact it gets)."""
+    """Name -> (estimator, which text artifact it gets; ``("bridge", regressor)``)."""
     epochs = 5 if quick else 30
     candidates = {
         "random": (RandomRanking(random_state=seed), None),
@@ -125,6 +125,10 @@ def models(seed: int, quick: bool, lightfm_epochs: int) -> dict:
                                        random_state=seed, num_threads=1, use_gpu=False),
                         "bridge"),
         "bridge(BPR)": (bpr_implicit_recipe(seed, 10 if quick else 100), "bridge"),
+        "bridge(ALS, kernel ridge)": (ALSRecommender(n_factors=64, regularization=0.05,
+                                                     iterations=15, random_state=seed,
+                                                     num_threads=1, use_gpu=False),
+                                      ("bridge", kernel_ridge())),
     }
     if "beta" in EASERecommender().get_params():
         candidates["EASE + semantic prior"] = (EASERecommender(beta=1.0), "item_embeddings")
@@ -233,7 +237,11 @@ def reduce(vectors: np.ndarray) -> np.ndarray:
 
 
 def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
-                lightfm_epochs: int = 30, text_names=None):
+                lightfm_epochs: int = 30, text_names=None, resume: bool = False):
+    config = {"test_size": test_size, "quick": quick, "lightfm_epochs": lightfm_epochs}
+    cells = load_cells(dataset, config) if resume else []
+    cells = [c for c in cells if c["seed"] in seeds]
+    done = {(c["seed"], c["model"]) for c in cells}
     data, texts = DATASETS[dataset]()
     vectors = {}
     for name, text in texts.items():
@@ -241,7 +249,6 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
             continue
         full = encode(text)
         vectors[name] = {"full": full, "pca": reduce(full)}
-    cells = []
     for seed in seeds:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DroppedTestRowsWarning)
@@ -258,18 +265,54 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
                 if kind is None and text_name != next(iter(vectors)):
                     continue  # text-free models once per seed
                 label = name if kind is None else f"{name} [{text_name}]"
+                if (seed, label) in done:
+                    continue
                 extra = 0.0
-                if kind == "bridge":
-                    if name not in bridged:
+                if kind == "bridge" or isinstance(kind, tuple):
+                    regressor = kind[1] if isinstance(kind, tuple) else None
+                    key = repr(model)  # one fit per seed of each factor model
+                    if key not in bridged:
                         start = time.perf_counter()
-                        bridged[name] = (model.fit(train), time.perf_counter() - start)
-                    inner, extra = bridged[name]
-                    model, kind = ColdStartBridge(FrozenEstimator(inner)), "item_features"
+                        bridged[key] = (model.fit(train), time.perf_counter() - start)
+                    inner, extra = bridged[key]
+                    model = ColdStartBridge(FrozenEstimator(inner), regressor=regressor)
+                    kind = "item_features"
                 cell = run_cell(label, model, with_text(train, text_vectors, kind), test,
                                 extra)
                 cells.append({**cell, "seed": seed, "text": None if kind is None else
                               text_name, "base_model": name})
+                save_cells(dataset, cells, config)
     return cells
+
+
+def kernel_ridge():
+    """RBF kernel ridge (gamma 1: for unit vectors, exp(-2 (1 - cosine))), its penalty
+    chosen by 3-fold cross-validation over the warm items."""
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV
+
+    return GridSearchCV(KernelRidge(kernel="rbf", gamma=1.0),
+                        {"alpha": [0.03, 0.1, 0.3]}, cv=3)
+
+
+def cells_path(dataset: str) -> Path:
+    return CACHE / f"cells-{dataset}.jsonl"
+
+
+def load_cells(dataset: str, config: dict) -> list:
+    """Cells of an earlier run with the same protocol (``--resume``)."""
+    path = cells_path(dataset)
+    if not path.exists():
+        return []
+    cells = [json.loads(line) for line in path.read_text().splitlines() if line]
+    return [c for c in cells if c.get("protocol") == config]
+
+
+def save_cells(dataset: str, cells: list, config: dict) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with cells_path(dataset).open("w") as handle:
+        for cell in cells:
+            handle.write(json.dumps({**cell, "protocol": config}) + "\n")
 
 
 # ---------------------------------------------------------------------- report
@@ -302,7 +345,7 @@ def summarize(cells):
     comparisons = []
     for _, row in summary.iterrows():
         if row["base_model"] not in ("bridge(ALS)", "bridge(BPR)", "BPR frozen text",
-                                     "EASE + semantic prior"):
+                                     "bridge(ALS, kernel ridge)", "EASE + semantic prior"):
             continue
         for baseline, target in GOALS.items():
             base_label = f"{baseline} [{row['text']}]"
@@ -358,11 +401,13 @@ def main():
     parser.add_argument("--texts", nargs="*", help="only these item texts (names)")
     parser.add_argument("--lightfm-epochs", type=int, default=30)
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke test")
+    parser.add_argument("--resume", action="store_true",
+                        help="reuse the cells of an earlier run with the same protocol")
     args = parser.parse_args()
 
     for dataset in args.datasets:
         cells = run_dataset(dataset, args.seeds, args.test_size, args.quick, args.models,
-                            args.lightfm_epochs, args.texts)
+                            args.lightfm_epochs, args.texts, args.resume)
         summary, comparisons = summarize(cells)
         config = {"dataset": dataset, "seeds": args.seeds, "test_size": args.test_size,
                   "threads": args.threads, "quick": args.quick,

@@ -98,7 +98,7 @@ def test_bridge_keeps_warm_factors_and_predicts_cold_ones(cold_split):
     np.testing.assert_array_equal(model.cold_items_, np.flatnonzero(~trained))
     np.testing.assert_allclose(model.item_factors_[trained], inner.item_factors_[trained])
     np.testing.assert_allclose(model.user_factors_, inner.user_factors_)
-    predicted = model.ridge_.predict(text[model.cold_items_])
+    predicted = model.regressor_.predict(text[model.cold_items_])
     np.testing.assert_allclose(model.item_factors_[model.cold_items_], predicted, rtol=1e-5)
     assert model.alpha_ in (0.1, 1.0, 10.0)
     assert model.vectors_key_ == "item_features"
@@ -140,7 +140,7 @@ def test_bridge_reads_item_embeddings_and_maps_lightfm_biases(cold_split):
     assert lightfm.item_biases_.shape == (train.n_items,)
     np.testing.assert_allclose(
         lightfm.item_biases_[lightfm.cold_items_],
-        lightfm.ridge_.predict(text[lightfm.cold_items_])[:, -1], rtol=1e-5)
+        lightfm.regressor_.predict(text[lightfm.cold_items_])[:, -1], rtol=1e-5)
 
 
 def test_bridge_serves_like_any_recommender(cold_split):
@@ -216,3 +216,21 @@ def test_a_fitted_model_is_bridged_without_refitting(cold_split):
     fresh = ColdStartBridge(als()).fit(train)
     np.testing.assert_allclose(model.item_factors_, fresh.item_factors_, rtol=1e-4,
                                atol=1e-5)
+
+
+def test_bridge_takes_any_regressor(cold_split):
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.model_selection import GridSearchCV
+
+    train, test, text = cold_split
+    floor = random_ndcg(train, test)
+    kernel = ColdStartBridge(als(), regressor=KernelRidge(kernel="rbf", alpha=0.1))
+    assert cold_ndcg(kernel, train, test) > floor + 0.35
+    assert kernel.alpha_ == 0.1 and isinstance(kernel.regressor_, KernelRidge)
+    np.testing.assert_allclose(kernel.item_factors_[kernel.cold_items_],
+                               kernel.regressor_.predict(text[kernel.cold_items_]),
+                               rtol=1e-5, atol=1e-6)
+    search = GridSearchCV(KernelRidge(kernel="rbf"), {"alpha": [0.01, 1.0]}, cv=3)
+    tuned = ColdStartBridge(als(), regressor=search).fit(train)
+    assert tuned.alpha_ in (0.01, 1.0)
+    assert kernel.regressor is not kernel.regressor_  # cloned
