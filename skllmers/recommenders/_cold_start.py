@@ -174,7 +174,9 @@ class ColdStartBridge(FactorModelMixin, BaseRecommender):
         item_factors, user_factors = self._recommender_factors(X)
         biases = getattr(self.recommender_, "item_biases_", None)
         targets = item_factors if biases is None else np.column_stack([item_factors, biases])
-        trained = X.to_csr(values="weights").getnnz(axis=0) > 0
+        weights = X.to_csr(values="weights")
+        weights.eliminate_zeros()
+        trained = weights.getnnz(axis=0) > 0
         self.cold_items_ = np.flatnonzero(~trained)
         self.regressor_ = self._regressor().fit(text[trained], targets[trained])
         self.alpha_ = _penalty(self.regressor_)

@@ -169,7 +169,9 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
     def _fit(self, X: InteractionData) -> None:
         from lightfm import LightFM
 
-        trained = X.to_csr(values="weights").getnnz(axis=0) > 0
+        weights = X.to_csr(values="weights")
+        weights.eliminate_zeros()
+        trained = weights.getnnz(axis=0) > 0
         item_features, self.n_item_features_ = self._features(
             X, "item_features", X.n_items, no_identity=~trained)
         user_features, self.n_user_features_ = self._features(X, "user_features", X.n_users)
