@@ -234,3 +234,41 @@ def test_bridge_takes_any_regressor(cold_split):
     tuned = ColdStartBridge(als(), regressor=search).fit(train)
     assert tuned.alpha_ in (0.01, 1.0)
     assert kernel.regressor is not kernel.regressor_  # cloned
+
+
+class ClusterEncoder:
+    """A text encoder double: a text "cluster k" becomes a noisy one-hot of k."""
+
+    def embed(self, texts):
+        rng = np.random.default_rng(len(texts))
+        clusters = np.array([int(text.split()[-1]) for text in texts])
+        return np.eye(4)[clusters] + rng.normal(0, 0.15, (len(texts), 4))
+
+
+def test_bridge_in_a_pipeline_tuned_on_cold_items_by_grid_search():
+    import pandas as pd
+    from sklearn.dummy import DummyRegressor
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+
+    from skllmers import LLMEmbeddingInitializer
+    from skllmers.metrics import make_rank_scorer
+
+    data = make_block_data(n_users=160, per_user=8, noise=1, seed=2)
+    items = pd.DataFrame({"title": [f"cluster {c}" for c in item_clusters(data)]},
+                         index=data.item_ids)
+    data = data.__class__(data.user_codes, data.item_codes, user_ids=data.user_ids,
+                          item_ids=data.item_ids, timestamps=data.timestamps, items=items)
+    pipe = make_pipeline(
+        LLMEmbeddingInitializer(ClusterEncoder(), n_components=None, reduction=None),
+        ColdStartBridge(als()))
+    mean_item = DummyRegressor()  # every cold item gets the mean factors: all tie
+    search = GridSearchCV(pipe, {"coldstartbridge__regressor": [mean_item, None]},
+                          cv=ColdItemSplit(test_size=0.25, n_splits=2, random_state=0),
+                          scoring=make_rank_scorer("ndcg", k=5, candidates="cold"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedTestRowsWarning)
+        search.fit(data)
+    assert search.best_params_ == {"coldstartbridge__regressor": None}
+    scores = search.cv_results_["mean_test_score"]
+    assert scores[1] > scores[0] + 0.2  # the map from text beats the mean item
