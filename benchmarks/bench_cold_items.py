@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 import time
 import warnings
@@ -241,6 +242,8 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
     config = {"test_size": test_size, "quick": quick, "lightfm_epochs": lightfm_epochs}
     cells = load_cells(dataset, config) if resume else []
     cells = [c for c in cells if c["seed"] in seeds]
+    for cell in cells:
+        cell["reused"] = True  # computed by an earlier run of the same protocol
     done = {(c["seed"], c["model"]) for c in cells}
     data, texts = DATASETS[dataset]()
     vectors = {}
@@ -280,7 +283,7 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
                 cell = run_cell(label, model, with_text(train, text_vectors, kind), test,
                                 extra)
                 cells.append({**cell, "seed": seed, "text": None if kind is None else
-                              text_name, "base_model": name})
+                              text_name, "base_model": name, "reused": False})
                 save_cells(dataset, cells, config)
     return cells
 
@@ -381,7 +384,11 @@ def write(dataset, cells, summary, comparisons, config):
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=1, default=float))
     table = summary.drop(columns=["base_model"]).to_markdown(index=False, floatfmt=".4f")
     goals = comparisons.to_markdown(index=False, floatfmt=".4g") if len(comparisons) else ""
-    text = (f"# Cold-item ranking on {dataset}\n\n{config['command']}\n\n"
+    reused = sum(bool(cell.get("reused")) for cell in cells)
+    provenance = "" if not reused else (
+        f" ({reused} of {len(cells)} cells reused, with --resume, from earlier runs of "
+        "the same protocol)")
+    text = (f"# Cold-item ranking on {dataset}\n\n{config['command']}{provenance}\n\n"
             f"ColdItemSplit(test_size={config['test_size']}), seeds {config['seeds']}; "
             "NDCG@10 / Recall@10 ranking among the cold items only "
             "(evaluate(..., candidates='cold')).\n\n" + table
@@ -412,7 +419,7 @@ def main():
         config = {"dataset": dataset, "seeds": args.seeds, "test_size": args.test_size,
                   "threads": args.threads, "quick": args.quick,
                   "lightfm_epochs": args.lightfm_epochs, "texts": args.texts,
-                  "command": "python " + " ".join(sys.argv)}
+                  "command": "python " + shlex.join(sys.argv)}
         if not args.quick:
             write(dataset, cells, summary, comparisons, config)
         else:
