@@ -432,7 +432,10 @@ class ColdItemSplit(_InteractionSplitter):
     model, but they have no training row. A model can then only rank them from what
     it knows of them besides interactions — their text. Evaluate with
     ``evaluate(model, train, test, candidates="cold")``, which ranks among the items
-    with no training row (see :func:`skllmers.metrics.evaluate`).
+    with no training row (see :func:`skllmers.metrics.evaluate`). As ``cv=`` of
+    ``GridSearchCV``, pass ``scoring=make_rank_scorer(candidates="cold")``: a
+    recommender's own ``score`` ranks the whole catalogue, where cold items mostly
+    come last.
 
     Items are drawn uniformly among those with at least one real (not augmented) row,
     so a popular item is as likely to be held out as a rare one. Rows an enhancer added
