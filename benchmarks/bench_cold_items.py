@@ -117,8 +117,8 @@ def models(seed: int, quick: bool, lightfm_epochs: int) -> dict:
     candidates = {
         "random": (RandomRanking(random_state=seed), None),
         "text-kNN": (TextKNN(), "item_features"),
-        "LightFM + text": (LightFMRecommender(n_factors=64, epochs=3 if quick else
-                                              lightfm_epochs, random_state=seed),
+        "LightFM + text": (LightFMRecommender(n_factors=64, epochs=lightfm_epochs,
+                                              random_state=seed),
                            "item_features_pca"),
         "BPR frozen text": (BPRRecommender(n_factors=64, epochs=epochs, random_state=seed,
                                            device="cpu"), "frozen"),
@@ -237,14 +237,39 @@ def reduce(vectors: np.ndarray) -> np.ndarray:
     return PCA(64, random_state=0).fit_transform(vectors).astype(np.float32)
 
 
+LIGHTFM_EPOCH_GRID = (1, 3, 5, 10, 30)
+
+
+def tune_lightfm_epochs(data, vectors, test_size: float) -> tuple[int, dict]:
+    """LightFM's epochs with the best cold-item NDCG@10 on a validation split.
+
+    The split is the first seed's training data (seed 0 of the test split), with
+    another share of its items held out by ``ColdItemSplit(random_state=100)``: no test
+    item is a candidate or a relevant item. The text is the first item text.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DroppedTestRowsWarning)
+        train_rows, _ = next(ColdItemSplit(test_size, random_state=0).split(data))
+        train = data.take(train_rows)
+        fit_rows, val_rows = next(ColdItemSplit(test_size, random_state=100).split(train))
+    fit, validation = train.take(fit_rows), train.take(val_rows)
+    candidates = fit.item_ids[np.unique(validation.item_codes)]
+    features = with_text(fit, next(iter(vectors.values())), "item_features_pca")
+    scores = {}
+    for epochs in LIGHTFM_EPOCH_GRID:
+        model = LightFMRecommender(n_factors=64, epochs=epochs, random_state=0)
+        model.fit(features)
+        scores[epochs] = float(evaluate(model, None, validation, metrics=["ndcg"], k=10,
+                                        fit=False, candidates=candidates)["ndcg@10"].iloc[0])
+        print(f"  LightFM validation, {epochs} epochs: NDCG@10 {scores[epochs]:.4f}",
+              flush=True)
+    return max(scores, key=scores.get), scores
+
+
 def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
-                lightfm_epochs: int = 30, text_names=None, resume: bool = False):
-    config = {"test_size": test_size, "quick": quick, "lightfm_epochs": lightfm_epochs}
-    cells = load_cells(dataset, config) if resume else []
-    cells = [c for c in cells if c["seed"] in seeds]
-    for cell in cells:
-        cell["reused"] = True  # computed by an earlier run of the same protocol
-    done = {(c["seed"], c["model"]) for c in cells}
+                lightfm_epochs=None, text_names=None, resume: bool = False):
+    """Cells of every model and seed; ``lightfm_epochs=None`` tunes them on validation."""
+    config = {"test_size": test_size, "quick": quick}
     data, texts = DATASETS[dataset]()
     vectors = {}
     for name, text in texts.items():
@@ -252,6 +277,16 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
             continue
         full = encode(text)
         vectors[name] = {"full": full, "pca": reduce(full)}
+    tuning = None
+    if lightfm_epochs is None:
+        lightfm_epochs, tuning = (3, None) if quick else tune_lightfm_epochs(
+            data, vectors, test_size)
+    cells = load_cells(dataset, config) if resume else []
+    cells = [c for c in cells if c["seed"] in seeds
+             and c.get("lightfm_epochs", lightfm_epochs) == lightfm_epochs]
+    for cell in cells:
+        cell["reused"] = True  # computed by an earlier run of the same protocol
+    done = {(c["seed"], c["model"]) for c in cells}
     for seed in seeds:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DroppedTestRowsWarning)
@@ -282,10 +317,12 @@ def run_dataset(dataset: str, seeds, test_size: float, quick: bool, only=None,
                     kind = "item_features"
                 cell = run_cell(label, model, with_text(train, text_vectors, kind), test,
                                 extra)
+                if name == "LightFM + text":
+                    cell["lightfm_epochs"] = lightfm_epochs
                 cells.append({**cell, "seed": seed, "text": None if kind is None else
                               text_name, "base_model": name, "reused": False})
                 save_cells(dataset, cells, config)
-    return cells
+    return cells, {"lightfm_epochs": lightfm_epochs, "lightfm_validation": tuning}
 
 
 def kernel_ridge():
@@ -312,10 +349,15 @@ def load_cells(dataset: str, config: dict) -> list:
 
 
 def save_cells(dataset: str, cells: list, config: dict) -> None:
+    """Write ``cells``, keeping the stored cells of other protocols."""
+    path = cells_path(dataset)
+    others = []
+    if path.exists():
+        others = [line for line in path.read_text().splitlines()
+                  if line and json.loads(line).get("protocol") != config]
     CACHE.mkdir(parents=True, exist_ok=True)
-    with cells_path(dataset).open("w") as handle:
-        for cell in cells:
-            handle.write(json.dumps({**cell, "protocol": config}) + "\n")
+    lines = others + [json.dumps({**cell, "protocol": config}) for cell in cells]
+    path.write_text("\n".join(lines) + "\n")
 
 
 # ---------------------------------------------------------------------- report
@@ -406,19 +448,22 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--models", nargs="*", help="only these base models (names)")
     parser.add_argument("--texts", nargs="*", help="only these item texts (names)")
-    parser.add_argument("--lightfm-epochs", type=int, default=30)
+    parser.add_argument("--lightfm-epochs", type=int, default=None,
+                        help="LightFM's epochs; by default the best of "
+                             f"{LIGHTFM_EPOCH_GRID} on a validation split")
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke test")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the cells of an earlier run with the same protocol")
     args = parser.parse_args()
 
     for dataset in args.datasets:
-        cells = run_dataset(dataset, args.seeds, args.test_size, args.quick, args.models,
-                            args.lightfm_epochs, args.texts, args.resume)
+        cells, chosen = run_dataset(dataset, args.seeds, args.test_size, args.quick,
+                                    args.models, args.lightfm_epochs, args.texts,
+                                    args.resume)
         summary, comparisons = summarize(cells)
         config = {"dataset": dataset, "seeds": args.seeds, "test_size": args.test_size,
                   "threads": args.threads, "quick": args.quick,
-                  "lightfm_epochs": args.lightfm_epochs, "texts": args.texts,
+                  **chosen, "texts": args.texts,
                   "command": "python " + shlex.join(sys.argv)}
         if not args.quick:
             write(dataset, cells, summary, comparisons, config)
