@@ -42,9 +42,30 @@ def _recommender_and_data(estimator, X):
     return final, X
 
 
-def _held_out(estimator, X, k: int):
+def _held_out(estimator, X, k: int, candidates=None):
     recommender, X = _recommender_and_data(estimator, X)
-    return recommender, recommender._held_out_ranking(X, k)
+    items = candidate_codes(recommender, candidates)
+    return recommender, recommender._held_out_ranking(X, k, items=items)
+
+
+def candidate_codes(recommender, candidates):
+    """Sorted item codes a ranking is restricted to (None: the whole catalogue)."""
+    if candidates is None or (isinstance(candidates, str) and candidates == "all"):
+        return None
+    if isinstance(candidates, str) and candidates == "cold":
+        cold = np.flatnonzero(recommender.item_popularity_ == 0)
+        if len(cold) == 0:
+            raise ValueError(
+                "candidates='cold' ranks among the items with no training row, and "
+                f"{type(recommender).__name__} was trained on rows of every item of its id "
+                "maps. Split with skllmers.model_selection.ColdItemSplit, which keeps the "
+                "held-out items in the id maps, or pass candidates='all'."
+            )
+        return cold
+    if isinstance(candidates, str):
+        raise ValueError(f"candidates={candidates!r}; use 'all', 'cold' or an array of "
+                         "item ids.")
+    return recommender._item_codes(candidates, "candidates")
 
 
 # ---------------------------------------------------------------------- metric resolution
@@ -95,17 +116,18 @@ def _warn_if_nobody(ranking, where: str) -> None:
 class _RankScorer:
     """Callable ``(estimator, X, y=None) -> float | dict`` for scikit-learn's ``scoring``."""
 
-    def __init__(self, metric, k):
+    def __init__(self, metric, k, candidates="all"):
         self._metrics = _resolve_metrics(metric)
         self._ks = _resolve_ks(k)
         self._single = (isinstance(metric, str) or callable(metric)) and (
             isinstance(k, numbers.Integral))
         self._args = (metric, k)
+        self._candidates = candidates
 
     def __call__(self, estimator, X, y=None, sample_weight=None):
         if sample_weight is not None:
             raise ValueError("Ranking scorers take no sample_weight: metrics are per user.")
-        _, ranking = _held_out(estimator, X, max(self._ks))
+        _, ranking = _held_out(estimator, X, max(self._ks), self._candidates)
         _warn_if_nobody(ranking, repr(self))
         scores = {
             f"{name}@{k}": float(fn(ranking.relevant, ranking.recommended, k=k))
@@ -119,10 +141,15 @@ class _RankScorer:
             metric = getattr(metric, "__name__", metric)
         elif not isinstance(metric, str):
             metric = [getattr(m, "__name__", m) for m in metric]
-        return f"make_rank_scorer(metric={metric!r}, k={k!r})"
+        extra = "" if _is_all(self._candidates) else f", candidates={self._candidates!r}"
+        return f"make_rank_scorer(metric={metric!r}, k={k!r}{extra})"
 
 
-def make_rank_scorer(metric="ndcg", k=10):
+def _is_all(candidates) -> bool:
+    return candidates is None or (isinstance(candidates, str) and candidates == "all")
+
+
+def make_rank_scorer(metric="ndcg", k=10, *, candidates="all"):
     """A scorer that ranks the catalogue for held-out users, for ``GridSearchCV``.
 
     The scorer is called as ``scorer(estimator, X_test)``, where ``estimator`` is a
@@ -138,6 +165,12 @@ def make_rank_scorer(metric="ndcg", k=10):
         ``metric(relevant, recommended, k=k) -> float`` like those of this module.
     k : int or sequence of int, default=10
         Length of the ranked list.
+    candidates : {"all", "cold"} or array-like of item ids, default="all"
+        The items ranked. ``"all"``: the model's whole catalogue. ``"cold"``: only
+        the items with no (real) training row — the held-out items of
+        :class:`~skllmers.model_selection.ColdItemSplit`, which a model can rank only
+        from their text; held-out rows of other items are then left out. An array
+        of external item ids: only those (e.g. a fixed candidate set).
 
     Returns
     -------
@@ -171,11 +204,12 @@ def make_rank_scorer(metric="ndcg", k=10):
     >>> float(result["test_hr@1"][0])  # users 1, 2, 4 get their item first; user 3 not
     0.75
     """
-    return _RankScorer(metric, k)
+    return _RankScorer(metric, k, candidates)
 
 
 # ---------------------------------------------------------------------- evaluate
-def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True):
+def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True,
+             candidates="all"):
     """Fit a recommender on ``train`` and measure its top-``k`` lists on ``test``.
 
     Parameters
@@ -192,15 +226,28 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
         Length(s) of the top-``k`` lists; one column per metric and ``k``.
     fit : bool, default=True
         Whether to fit ``estimator`` on ``train`` first.
+    candidates : {"all", "cold"} or array-like of item ids, default="all"
+        The items ranked. ``"all"``: the model's whole catalogue. ``"cold"``: only
+        the items with no (real) training row — the held-out items of
+        :class:`~skllmers.model_selection.ColdItemSplit`, which a model can rank only
+        from their text; held-out rows of other items are then left out. An array
+        of external item ids: only those.
 
     Returns
     -------
     pandas.DataFrame
         One row, with a column ``"<metric>@<k>"`` per metric and ``k`` (mean over the
         evaluated users; the names of :func:`make_rank_scorer`'s keys and of
-        ``GridSearchCV``'s ``cv_results_``), ``"coverage@<k>"`` (share of the model's
-        catalogue in at least one top-``k`` list of an evaluated user) and ``n_users``
-        (users evaluated). Rows of several models concatenate into a comparison table.
+        ``GridSearchCV``'s ``cv_results_``), ``"coverage@<k>"`` (share of the ranked
+        items — the catalogue or the candidates — in at least one top-``k`` list of an
+        evaluated user), ``n_users`` (users evaluated) and, when ``candidates`` is not
+        ``"all"``, ``n_candidates`` (items ranked). Rows of several models concatenate
+        into a comparison table.
+
+    See Also
+    --------
+    per_user_scores, paired_test : Compare two models on the same users.
+    skllmers.model_selection.ColdItemSplit : A split whose test items are cold.
 
     Examples
     --------
@@ -223,6 +270,15 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
     >>> table.to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
     [{'hit_rate@1': 0.75, 'hit_rate@2': 1.0, 'mrr@1': 0.75, 'mrr@2': 0.875,
       'coverage@1': 1.0, 'coverage@2': 1.0, 'n_users': 4}]
+
+    Cold items: hold out every row of some items, and rank among those items only
+    (here one item is held out, so its three users find it first):
+
+    >>> from skllmers.model_selection import ColdItemSplit
+    >>> train, test = train_test_split_interactions(X, ColdItemSplit(1, random_state=0))
+    >>> evaluate(MostPopular(), train, test, metrics=["hit_rate"], k=1,
+    ...          candidates="cold").to_dict("records")
+    [{'hit_rate@1': 1.0, 'coverage@1': 1.0, 'n_users': 3, 'n_candidates': 1}]
     """
     metric_fns = _resolve_metrics(metrics)
     ks = _resolve_ks(k)
@@ -231,20 +287,24 @@ def evaluate(estimator, train, test, metrics=_DEFAULT_METRICS, k=10, *, fit=True
             raise ValueError("fit=True needs training data; pass train, or fit=False for "
                              "a fitted estimator.")
         estimator.fit(train)
-    recommender, ranking = _held_out(estimator, test, max(ks))
+    recommender, test = _recommender_and_data(estimator, test)
+    items = candidate_codes(recommender, candidates)
+    ranking = recommender._held_out_ranking(test, max(ks), items=items)
     _warn_if_nobody(ranking, "evaluate")
     row = {
         f"{name}@{k_}": float(fn(ranking.relevant, ranking.recommended, k=k_))
         for name, fn in metric_fns.items() for k_ in ks
     }
+    n_candidates = recommender.n_items_ if items is None else len(items)
     for k_ in ks:
-        row[f"coverage@{k_}"] = catalog_coverage(ranking.recommended, recommender.n_items_,
-                                                 k=k_)
+        row[f"coverage@{k_}"] = catalog_coverage(ranking.recommended, n_candidates, k=k_)
     row["n_users"] = len(ranking.user_codes)
+    if items is not None:
+        row["n_candidates"] = n_candidates
     return pd.DataFrame([row])
 
 
-def per_user_scores(estimator, test, metric="ndcg", k=10) -> pd.Series:
+def per_user_scores(estimator, test, metric="ndcg", k=10, *, candidates="all") -> pd.Series:
     """One fitted recommender's metric for each held-out user.
 
     Parameters
@@ -256,6 +316,12 @@ def per_user_scores(estimator, test, metric="ndcg", k=10) -> pd.Series:
         A name of :data:`~skllmers.metrics.RANKING_METRICS`, or a callable
         ``metric(relevant, recommended, k=k, average=False)`` giving per-user values.
     k : int, default=10
+    candidates : {"all", "cold"} or array-like of item ids, default="all"
+        The items ranked. ``"all"``: the model's whole catalogue. ``"cold"``: only
+        the items with no (real) training row — the held-out items of
+        :class:`~skllmers.model_selection.ColdItemSplit`, which a model can rank only
+        from their text; held-out rows of other items are then left out. An array
+        of external item ids: only those.
 
     Returns
     -------
@@ -296,7 +362,7 @@ def per_user_scores(estimator, test, metric="ndcg", k=10) -> pd.Series:
     if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
         raise ValueError(f"per_user_scores takes one positive int k, got {k!r}.")
     ((name, fn),) = _resolve_metrics(metric).items()
-    recommender, ranking = _held_out(estimator, test, int(k))
+    recommender, ranking = _held_out(estimator, test, int(k), candidates)
     values = np.asarray(fn(ranking.relevant, ranking.recommended, k=int(k), average=False),
                         dtype=np.float64)
     if values.shape != (len(ranking.user_codes),):

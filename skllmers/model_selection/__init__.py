@@ -1,6 +1,7 @@
-"""Splitters that hold out interactions per user or in time, usable as ``cv=``."""
+"""Splitters that hold out interactions per user, in time or per item, usable as ``cv=``."""
 
 from ._split import (
+    ColdItemSplit,
     DroppedTestRowsWarning,
     LeaveLastOut,
     TemporalSplit,
@@ -9,6 +10,7 @@ from ._split import (
 )
 
 __all__ = [
+    "ColdItemSplit",
     "DroppedTestRowsWarning",
     "LeaveLastOut",
     "TemporalSplit",

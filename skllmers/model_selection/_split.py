@@ -7,7 +7,8 @@ positions. Three rules are shared by all of them:
 * rows an enhancer added (``augmented``) are never test rows; they stay in train;
 * with ``drop_unseen=True`` a test row whose user or item has no training row is
   dropped (it is in neither part), with a :class:`DroppedTestRowsWarning` and a count
-  in the splitter's ``fold_stats_``;
+  in the splitter's ``fold_stats_`` (:class:`ColdItemSplit` holds out items on
+  purpose, so it drops only rows of users with no training row);
 * ``y`` and ``groups`` are ignored (they exist for scikit-learn's API).
 """
 
@@ -24,6 +25,7 @@ from sklearn.model_selection import BaseCrossValidator
 from .._interaction_data import InteractionData
 
 __all__ = [
+    "ColdItemSplit",
     "DroppedTestRowsWarning",
     "LeaveLastOut",
     "TemporalSplit",
@@ -147,9 +149,18 @@ class LeaveLastOut(_InteractionSplitter):
     min_train : int, default=1
         Fewest training rows a user must keep to get test rows.
     drop_unseen : bool, default=True
-        Drop test rows whose item (or user) has no training row, as no model can rank
-        an item it never saw. A :class:`DroppedTestRowsWarning` gives the count; the
-        counts of each fold are in ``fold_stats_``.
+        With ``True`` (the default), a test row is dropped — it is then in neither
+        train nor test — when its item has no training row in that fold (an item all
+        of whose rows are held out or lie in the excluded future window, i.e. a cold
+        item) or its user has none (which ``min_train >= 1`` rules out here). A
+        :class:`DroppedTestRowsWarning` gives the count; the counts of each fold are
+        in ``fold_stats_`` (``n_unseen_item``, ``n_unseen_user``, ``n_dropped``).
+        Nothing else is dropped: test items the user also had in training stay test
+        rows (the metrics leave them out of the relevant set). With ``False`` the rows
+        of cold items stay test rows; such an item still has a code (the id maps are
+        shared), so a model that scores items from their text can rank it. To
+        evaluate cold items on purpose, use :class:`ColdItemSplit` and
+        ``evaluate(..., candidates="cold")``.
     random_state : int, numpy Generator or RandomState, default=None
         Seed of the tie-break. ``None`` draws a fresh one at each ``split`` call; pass
         an int for a reproducible split.
@@ -413,6 +424,150 @@ class TemporalSplit(_InteractionSplitter):
         yield train, test, {"cut_time": cut_time}
 
 
+class ColdItemSplit(_InteractionSplitter):
+    """Hold out whole items: every interaction of a random share of the items is a test row.
+
+    The held-out items are *cold* in training: they keep their code in the id maps and
+    their row of the items table (and of every artifact), so their text reaches the
+    model, but they have no training row. A model can then only rank them from what
+    it knows of them besides interactions — their text. Evaluate with
+    ``evaluate(model, train, test, candidates="cold")``, which ranks among the items
+    with no training row (see :func:`skllmers.metrics.evaluate`). As ``cv=`` of
+    ``GridSearchCV``, pass ``scoring=make_rank_scorer(candidates="cold")``: a
+    recommender's own ``score`` ranks the whole catalogue, where cold items mostly
+    come last.
+
+    Items are drawn uniformly among those with at least one real (not augmented) row,
+    so a popular item is as likely to be held out as a rare one. Rows an enhancer added
+    for a held-out item are in neither part (in train they would make the item warm);
+    those of the other items stay in train.
+
+    Parameters
+    ----------
+    test_size : float or int, default=0.2
+        A float in (0, 1) is the share of the items (with rows) to hold out, rounded,
+        at least one; an int >= 1 is the number of items.
+    n_splits : int, default=1
+        Number of independent random draws, as in
+        :class:`sklearn.model_selection.ShuffleSplit`: the held-out items of different
+        folds may overlap.
+    drop_unseen : bool, default=True
+        Drop test rows whose *user* has no training row (a user who interacted only
+        with held-out items; a model knows nothing of that user). The items of the test
+        rows have no training row by design and are never the reason for a drop. A
+        :class:`DroppedTestRowsWarning` gives the count.
+    random_state : int, numpy Generator or RandomState, default=None
+        Seed of the draws. ``None`` gives different folds at each ``split`` call.
+
+    Attributes
+    ----------
+    fold_stats_ : list of dict
+        Set by :meth:`split`, one dict per fold, as in :class:`LeaveLastOut`, plus
+        ``n_cold_items`` (items held out) and ``n_augmented_dropped`` (augmented rows of
+        held-out items, in neither part).
+
+    See Also
+    --------
+    LeaveLastOut : hold out each user's latest interactions (warm items).
+    skllmers.metrics.evaluate : ``candidates="cold"`` ranks among the cold items only.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from skllmers import InteractionData
+    >>> from skllmers.model_selection import ColdItemSplit
+    >>> df = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3, 3],
+    ...                    "item_id": ["a", "b", "a", "c", "b", "c", "d"]})
+    >>> X = InteractionData.from_pandas(df)
+    >>> cv = ColdItemSplit(test_size=0.25, random_state=1)
+    >>> train, test = next(cv.split(X))
+    >>> X.take(test).to_pandas()
+       user_id item_id
+    0        1       b
+    1        3       b
+    >>> sorted(set(X.take(train).to_pandas()["item_id"]))
+    ['a', 'c', 'd']
+    >>> cv.fold_stats_[0]["n_cold_items"], X.take(train).n_items  # b keeps its code
+    (1, 4)
+    """
+
+    def __init__(self, test_size=0.2, *, n_splits=1, drop_unseen=True, random_state=None):
+        self.test_size = test_size
+        self.n_splits = n_splits
+        self.drop_unseen = drop_unseen
+        self.random_state = random_state
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds, ``n_splits``; the arguments are ignored.
+
+        Examples
+        --------
+        >>> from skllmers.model_selection import ColdItemSplit
+        >>> ColdItemSplit(n_splits=3).get_n_splits()
+        3
+        """
+        _check_int(self.n_splits, "n_splits", 1)
+        return int(self.n_splits)
+
+    def _check_params(self):
+        _check_item_test_size(self.test_size)
+        _check_int(self.n_splits, "n_splits", 1)
+        _check_bool(self.drop_unseen, "drop_unseen")
+
+    def _n_cold(self, n_items_with_rows: int) -> int:
+        if isinstance(self.test_size, numbers.Integral):
+            wanted = int(self.test_size)
+        else:
+            wanted = max(1, int(round(self.test_size * n_items_with_rows)))
+        if wanted >= n_items_with_rows:
+            raise ValueError(
+                f"ColdItemSplit(test_size={self.test_size!r}) would hold out {wanted} of "
+                f"the {n_items_with_rows} items that have rows, leaving none to train "
+                "on; lower test_size."
+            )
+        return wanted
+
+    def _iter_folds(self, X):
+        rng = np.random.default_rng(_as_seed(self.random_state))
+        augmented = X.augmented_mask()
+        items_with_rows = np.flatnonzero(
+            np.bincount(X.item_codes[~augmented], minlength=X.n_items) > 0)
+        n_cold = self._n_cold(len(items_with_rows))
+        for _ in range(int(self.n_splits)):
+            cold = np.zeros(X.n_items, bool)
+            cold[rng.choice(items_with_rows, n_cold, replace=False)] = True
+            of_cold = cold[X.item_codes]
+            test = np.flatnonzero(of_cold & ~augmented)
+            train = np.flatnonzero(~of_cold)
+            yield train, test, {"n_cold_items": n_cold,
+                                "n_augmented_dropped": int((of_cold & augmented).sum())}
+
+    def _finish_fold(self, X, train, test, fold):
+        unseen_user, unseen_item = _unseen_in_train(X, train, test)
+        stats = {
+            "fold": fold,
+            "n_train": len(train),
+            "n_test": len(test),
+            "n_unseen_user": int(unseen_user.sum()),
+            "n_unseen_item": int(unseen_item.sum()),
+            "n_dropped": 0,
+        }
+        if self.drop_unseen and unseen_user.any():
+            stats["n_dropped"] = int(unseen_user.sum())
+            stats["n_test"] = int(len(test) - unseen_user.sum())
+            warnings.warn(
+                f"ColdItemSplit fold {fold}: dropped {stats['n_dropped']} of {len(test)} "
+                "test rows whose user has no training row (the user interacted only with "
+                "held-out items), since no model knows that user. Pass drop_unseen=False "
+                "to keep them; the counts of every fold are in the splitter's "
+                "fold_stats_.",
+                DroppedTestRowsWarning,
+                stacklevel=4,
+            )
+            test = test[~unseen_user]
+        return train, test, stats
+
+
 def train_test_split_interactions(X, splitter=None):
     """Split ``X`` once into training and test interactions.
 
@@ -492,6 +647,22 @@ def _check_test_size(test_size) -> None:
         raise ValueError(
             "test_size must be a float in (0, 1) (share of each user's rows) or an int "
             f">= 1 (rows per user), got {test_size!r}."
+        )
+
+
+def _check_item_test_size(test_size) -> None:
+    if isinstance(test_size, bool):
+        valid = False
+    elif isinstance(test_size, numbers.Integral):
+        valid = test_size >= 1
+    elif isinstance(test_size, numbers.Real):
+        valid = 0 < test_size < 1
+    else:
+        valid = False
+    if not valid:
+        raise ValueError(
+            "test_size must be a float in (0, 1) (share of the items to hold out) or an "
+            f"int >= 1 (number of items), got {test_size!r}."
         )
 
 

@@ -3,6 +3,7 @@
 from ._als import ALSRecommender
 from ._base import BaseRecommender, FactorModelMixin
 from ._bpr import BPRRecommender
+from ._cold_start import ColdStartBridge
 from ._ease import EASERecommender
 from ._lightfm import LightFMRecommender
 from ._lightgcn import LightGCNRecommender
@@ -13,6 +14,7 @@ __all__ = [
     "ALSRecommender",
     "BaseRecommender",
     "BPRRecommender",
+    "ColdStartBridge",
     "EASERecommender",
     "FactorModelMixin",
     "LightFMRecommender",

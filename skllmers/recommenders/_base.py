@@ -177,9 +177,12 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             scores[known] = self._score_pairs(users[known], items[known])
         return scores
 
-    def recommend(self, users, k: int = 10, *, exclude_seen: bool = True,
-                  unknown: str = "error") -> pd.DataFrame:
-        """Top-``k`` items for each user, ranked over the whole catalogue.
+    def recommend(self, users, k: int = 10, *, items=None, filter_items=None,
+                  exclude_seen: bool = True, unknown: str = "error") -> pd.DataFrame:
+        """Top-``k`` items for each user, ranked over the catalogue or over ``items``.
+
+        Serving uses the fitted attributes only: no LLM or text encoder is called,
+        whatever the enhancers of the pipeline did at fit time.
 
         Parameters
         ----------
@@ -187,23 +190,55 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             External user ids.
         k : int, default=10
             Number of items per user.
+        items : array-like, default=None
+            External item ids: rank only these candidates (implicit's ``items``), e.g.
+            the items in stock, or the new items with no interaction. ``None`` ranks
+            every item of the training id maps. Repeated ids count once. Cannot be
+            combined with ``filter_items``.
+        filter_items : array-like, default=None
+            External item ids never to recommend, to anyone (implicit's
+            ``filter_items``), e.g. items out of stock. ``None`` filters nothing.
         exclude_seen : bool, default=True
             Leave out the items the user interacted with in training.
         unknown : {"error", "popular"}, default="error"
             Users not in the training id maps raise a KeyError, or get the most
-            popular training items (``"popular"``).
+            popular training items (``"popular"``, among the candidates).
 
         Returns
         -------
         pandas.DataFrame
             Columns ``user_id``, ``item_id``, ``score``, ``rank`` (1 = best), in
-            external ids, ``k`` rows per user (fewer when the user has seen almost
-            every item).
+            external ids, ``k`` rows per user (fewer when fewer than ``k`` candidates
+            are left once the seen and filtered items are removed).
+
+        Raises
+        ------
+        KeyError
+            A user (with ``unknown="error"``), or an id of ``items`` or
+            ``filter_items``, is not in the training id maps.
+        ValueError
+            Both ``items`` and ``filter_items`` are given.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> from skllmers import InteractionData
+        >>> from skllmers.recommenders import PopularityRecommender
+        >>> data = InteractionData.from_pandas(pd.DataFrame(
+        ...     {"user_id": [1, 1, 2, 3, 3, 4], "item_id": list("ababca")}))
+        >>> model = PopularityRecommender().fit(data)
+        >>> model.recommend([4], k=2)["item_id"].tolist()
+        ['b', 'c']
+        >>> model.recommend([4], k=2, items=["c", "a"])["item_id"].tolist()
+        ['c']
+        >>> model.recommend([4], k=2, filter_items=["b"])["item_id"].tolist()
+        ['c']
         """
         check_is_fitted(self)
         k = _check_k(k)
         if unknown not in ("error", "popular"):
             raise ValueError(f"unknown={unknown!r}; use 'error' or 'popular'.")
+        candidates, filtered = self._candidate_codes(items, filter_items)
         users = pd.Index(users if hasattr(users, "__len__") else list(users))
         codes = self.user_ids_.get_indexer(users)
         if unknown == "error" and (codes < 0).any():
@@ -212,14 +247,50 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
                 f"User(s) {missing} were not in the training data; pass unknown='popular' "
                 "to give them the most popular items instead."
             )
-        items, scores = self._top_k(np.maximum(codes, 0), k, exclude_seen=exclude_seen)
+        top_items, scores = self._top_k(np.maximum(codes, 0), k, exclude_seen=exclude_seen,
+                                        items=candidates, filter_items=filtered)
         if (codes < 0).any():
-            items[codes < 0], scores[codes < 0] = self._popular_top_k(k)
-        return self._ranking_frame(users, items, scores)
+            top_items[codes < 0], scores[codes < 0] = self._popular_top_k(
+                k, items=candidates, filter_items=filtered)
+        return self._ranking_frame(users, top_items, scores)
 
-    def _popular_top_k(self, k: int) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(-self.item_popularity_, kind="stable")[:k]
-        return order, self.item_popularity_[order].astype(np.float32)
+    def _candidate_codes(self, items, filter_items):
+        """Item codes of ``items`` and ``filter_items`` (None where not given)."""
+        if items is not None and filter_items is not None:
+            raise ValueError(
+                "Pass either items (rank only these) or filter_items (never these), not "
+                "both; to rank a set minus some items, remove them from items first."
+            )
+        return (None if items is None else self._item_codes(items, "items"),
+                None if filter_items is None else self._item_codes(filter_items,
+                                                                   "filter_items"))
+
+    def _item_codes(self, ids, name: str) -> np.ndarray:
+        """Sorted unique codes of external item ``ids``; KeyError naming unknown ones."""
+        if isinstance(ids, str) or not hasattr(ids, "__iter__"):
+            ids = [ids]  # one id
+        ids = pd.Index(ids if hasattr(ids, "__len__") else list(ids))
+        codes = self.item_ids_.get_indexer(ids)
+        if (codes < 0).any():
+            missing = ids[codes < 0].unique()
+            raise KeyError(
+                f"{len(missing)} id(s) of {name} are not in the training id maps, e.g. "
+                f"{missing[:5].tolist()}. A model can only rank items it has a code for: "
+                "put new items in the items table of the training data (they then have "
+                "a code and no rows), or leave those ids out."
+            )
+        return np.unique(codes).astype(np.int64)
+
+    def _popular_top_k(self, k: int, *, items=None, filter_items=None):
+        popularity = self.item_popularity_.astype(np.float32)
+        allowed = np.arange(self.n_items_) if items is None else items
+        if filter_items is not None:
+            allowed = np.setdiff1d(allowed, filter_items, assume_unique=True)
+        order = allowed[np.argsort(-popularity[allowed], kind="stable")[:k]]
+        top = np.full(k, -1, dtype=np.int64)
+        scores = np.full(k, -np.inf, dtype=np.float32)
+        top[:len(order)], scores[:len(order)] = order, popularity[order]
+        return top, scores
 
     def _ranking_frame(self, users: pd.Index, items: np.ndarray, scores: np.ndarray):
         valid = items >= 0
@@ -231,26 +302,37 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
             "rank": cols + 1,
         })
 
-    def _top_k(self, user_codes: np.ndarray, k: int, *, exclude_seen: bool = True):
+    def _top_k(self, user_codes: np.ndarray, k: int, *, exclude_seen: bool = True,
+               items: np.ndarray | None = None, filter_items: np.ndarray | None = None):
         """Best ``k`` item codes and their scores per user, in memory-bounded chunks.
 
-        Returns ``(items, scores)`` of shape (n_users, k); items are -1 (score -inf)
-        where fewer than ``k`` items could be ranked.
+        ``items``: sorted unique candidate codes (None: every item); ``filter_items``:
+        codes never returned. Returns ``(items, scores)`` of shape (n_users, k); items
+        are -1 (score -inf) where fewer than ``k`` items could be ranked.
         """
         user_codes = np.asarray(user_codes)
-        k_eff = min(k, self.n_items_)
-        items = np.full((len(user_codes), k), -1, dtype=np.int64)
+        n_candidates = self.n_items_ if items is None else len(items)
+        k_eff = min(k, n_candidates)
+        top_items = np.full((len(user_codes), k), -1, dtype=np.int64)
         top_scores = np.full((len(user_codes), k), -np.inf, dtype=np.float32)
+        if k_eff == 0:
+            return top_items, top_scores
         for chunk in self._user_chunks(user_codes):
             scores = np.asarray(self._score_users(user_codes[chunk]), dtype=np.float32)
             if exclude_seen:
                 _mask_rows(scores, self.seen_[user_codes[chunk]])
+            if filter_items is not None:
+                scores[:, filter_items] = -np.inf
+            if items is not None:
+                scores = scores[:, items]
             best = _top_k_rows(scores, k_eff)
             best_scores = np.take_along_axis(scores, best, axis=1)
+            if items is not None:
+                best = items[best]
             best[~np.isfinite(best_scores)] = -1
-            items[chunk, :k_eff] = best
+            top_items[chunk, :k_eff] = best
             top_scores[chunk, :k_eff] = best_scores
-        return items, top_scores
+        return top_items, top_scores
 
     def similar_items(self, items, k: int = 10) -> pd.DataFrame:
         """The ``k`` items most similar to each of ``items`` (the item itself excluded).
@@ -316,20 +398,26 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         ranking = self._held_out_ranking(X, k=10)
         return float(ndcg_at_k(ranking.relevant, ranking.recommended, k=10))
 
-    def _held_out_ranking(self, X, k: int) -> HeldOutRanking:
-        """Top-``k`` lists for the users of held-out rows ``X`` and their relevant items."""
+    def _held_out_ranking(self, X, k: int, items: np.ndarray | None = None) -> HeldOutRanking:
+        """Top-``k`` lists for the users of held-out rows ``X`` and their relevant items.
+
+        ``items``: sorted unique candidate codes; the ranking and the relevant sets are
+        then restricted to them (None: the whole catalogue).
+        """
         check_is_fitted(self)
         X = check_interaction_data(X, "score")
-        users, items = self._codes_of(X)
-        known = (users >= 0) & (items >= 0) & ~X.augmented_mask()
-        users, items = users[known], items[known]
-        held_out = sp.csr_matrix((np.ones(len(users), np.float32), (users, items)),
+        users, item_codes = self._codes_of(X)
+        known = (users >= 0) & (item_codes >= 0) & ~X.augmented_mask()
+        if items is not None:
+            known &= np.isin(item_codes, items)
+        users, items_held_out = users[known], item_codes[known]
+        held_out = sp.csr_matrix((np.ones(len(users), np.float32), (users, items_held_out)),
                                  shape=(self.n_users_, self.n_items_))
         held_out.sum_duplicates()
         held_out = held_out - held_out.multiply(self.seen_)
         held_out.eliminate_zeros()
         user_codes = np.flatnonzero(np.diff(held_out.indptr))
-        recommended, _ = self._top_k(user_codes, k, exclude_seen=True)
+        recommended, _ = self._top_k(user_codes, k, exclude_seen=True, items=items)
         relevant = [held_out.indices[held_out.indptr[u]:held_out.indptr[u + 1]]
                     for u in user_codes]
         return HeldOutRanking(user_codes, recommended, relevant)

@@ -62,6 +62,9 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
         Item representation biases, added to every score.
     n_item_features_, n_user_features_ : int
         Number of dense side features used (0 when none).
+    n_cold_items_ : int
+        Items with no training row represented by their item features alone (0
+        without item features).
     user_ids_, item_ids_ : pandas.Index
         Id maps of the training data.
     seen_ : scipy.sparse.csr_matrix of shape (n_users, n_items)
@@ -83,6 +86,14 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
 
     **Scores.** ``predict`` returns LightFM's score without the user's bias, a
     constant per user that changes no ranking.
+
+    **Cold items.** An item with no training row (in the items table, never
+    interacted with) has no identity feature when dense item features are used: its
+    representation is the sum of its feature embeddings alone, learned from the warm
+    items' interactions (Kula's cold-start recipe). An identity embedding of its own
+    would only be pushed around as a sampled negative and add noise to its score.
+    Rank among such items with ``recommend(..., items=...)``. Without item features
+    a cold item keeps its identity feature, whose embedding never sees a positive.
 
     **Cost.** Each training step touches every non-zero feature of the user and the
     item, so dense ``d``-dimensional features make training about ``d + 1`` times
@@ -158,8 +169,13 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
     def _fit(self, X: InteractionData) -> None:
         from lightfm import LightFM
 
-        item_features, self.n_item_features_ = self._features(X, "item_features", X.n_items)
+        weights = X.to_csr(values="weights")
+        weights.eliminate_zeros()
+        trained = weights.getnnz(axis=0) > 0
+        item_features, self.n_item_features_ = self._features(
+            X, "item_features", X.n_items, no_identity=~trained)
         user_features, self.n_user_features_ = self._features(X, "user_features", X.n_users)
+        self.n_cold_items_ = int((~trained).sum()) if self.n_item_features_ else 0
         interactions, sample_weight = self._interactions(X)
         model = LightFM(
             no_components=self.n_factors,
@@ -178,8 +194,12 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
         self.item_biases_ = _float32(item_biases)
         self.user_factors_ = _float32(user_factors)
 
-    def _features(self, X: InteractionData, key: str, n_rows: int):
-        """Identity + weighted dense features as CSR (None: identity only), and d."""
+    def _features(self, X: InteractionData, key: str, n_rows: int, no_identity=None):
+        """Identity + weighted dense features as CSR (None: identity only), and d.
+
+        Rows flagged in ``no_identity`` (items with no training row) get no identity
+        feature: their representation is their dense features alone.
+        """
         if not self.use_features or key not in X.artifacts:
             return None, 0
         dense = np.asarray(X.artifacts[key], dtype=np.float32)
@@ -194,6 +214,8 @@ class LightFMRecommender(FactorModelMixin, BaseRecommender):
         norms[norms == 0] = 1.0
         block = sp.csr_matrix(dense / norms * np.float32(self.feature_weight))
         identity = sp.identity(n_rows, dtype=np.float32, format="csr")
+        if no_identity is not None and no_identity.any():
+            identity = sp.diags((~no_identity).astype(np.float32), format="csr")
         return sp.hstack([identity, block], format="csr", dtype=np.float32), dense.shape[1]
 
     def _interactions(self, X: InteractionData):
