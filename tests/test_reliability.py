@@ -500,12 +500,7 @@ def _(ctx):
            "not in the training data")
 
 
-@row("rec-single-user-id",
-     finding="BaseRecommender.recommend(0, k=3) (a single id, not a list) fails with "
-             "numpy/pandas' \"'int' object is not iterable\" and recommend('u1') with "
-             "pandas' \"Index(...) must be called with a collection\"; it should say "
-             "that users is a list of ids and suggest [0] "
-             "(skllmers/recommenders/_base.py, recommend)")
+@row("rec-single-user-id")
 def _(ctx):
     model = fitted_ease()
     raises(TypeError, lambda: model.recommend(0, k=3), "users", "[0]")

@@ -239,7 +239,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         if unknown not in ("error", "popular"):
             raise ValueError(f"unknown={unknown!r}; use 'error' or 'popular'.")
         candidates, filtered = self._candidate_codes(items, filter_items)
-        users = pd.Index(users if hasattr(users, "__len__") else list(users))
+        users = _id_list(users, "users")
         codes = self.user_ids_.get_indexer(users)
         if unknown == "error" and (codes < 0).any():
             missing = users[codes < 0].unique()[:5].tolist()
@@ -350,7 +350,7 @@ class BaseRecommender(BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         k = _check_k(k)
-        items = pd.Index(items if hasattr(items, "__len__") else list(items))
+        items = _id_list(items, "items")
         codes = self.item_ids_.get_indexer(items)
         if (codes < 0).any():
             missing = items[codes < 0].unique()[:5].tolist()
@@ -484,6 +484,14 @@ class FactorModelMixin:
         norms = np.linalg.norm(factors, axis=1)
         norms[norms == 0] = 1.0
         return (factors[item_codes] @ factors.T) / np.outer(norms[item_codes], norms)
+
+
+def _id_list(ids, name: str) -> pd.Index:
+    """``ids`` (a list, array, Index or other iterable of external ids) as an Index."""
+    if isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+        raise TypeError(f"{name} must be a list of ids, got the single value {ids!r}; "
+                        f"wrap it in a list: [{ids!r}].")
+    return pd.Index(ids if hasattr(ids, "__len__") else list(ids))
 
 
 def _check_k(k) -> int:
