@@ -3,7 +3,7 @@
 from ._als import ALSRecommender
 from ._base import BaseRecommender, FactorModelMixin
 from ._bpr import BPRRecommender
-from ._ease import EASERecommender
+from ._ease import EASERecommender, semantic_item_matrix
 from ._lightfm import LightFMRecommender
 from ._lightgcn import LightGCNRecommender
 from ._popularity import PopularityRecommender
@@ -19,4 +19,5 @@ __all__ = [
     "LightGCNRecommender",
     "PopularityRecommender",
     "SASRecRecommender",
+    "semantic_item_matrix",
 ]
