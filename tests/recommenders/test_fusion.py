@@ -5,10 +5,10 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import leave_last_out
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
+from conftest import leave_last_out
 from skllmers import EmbeddingInit, InteractionData
 from skllmers.recommenders import (
     ALSRecommender,
