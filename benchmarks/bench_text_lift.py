@@ -228,7 +228,7 @@ def l3ae_grid(l2: float):
 
 def als_grid():
     return [{"n_factors": f, "regularization": r, "alpha": a, "iterations": 15}
-            for f in (64, 128) for r in (0.1, 1.0) for a in (1.0, 5.0)]
+            for f, r, a in ((64, 0.1, 5.0), (64, 1.0, 5.0), (128, 0.1, 5.0), (64, 0.1, 20.0))]
 
 
 def make_ease(**params):

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from .._artifacts import EmbeddingInit
 from .._interaction_data import InteractionData
@@ -210,14 +210,15 @@ class EASERecommender(BaseRecommender):
     def _check_ridge(self, beta: float) -> None:
         if self.beta is None or beta == 0:
             if not self.l2 > 0:
-                raise ValueError(
-                    f"l2={self.l2!r}: without a semantic prior (beta=None or 0) EASE needs "
-                    "l2 > 0. A negative l2 is only meaningful with beta > -l2."
+                raise InvalidParameterError(
+                    f"The 'l2' parameter of EASERecommender must be > 0 without a semantic "
+                    f"prior (beta=None or 0); got l2={self.l2!r}. A negative l2 is only "
+                    "meaningful with beta > -l2."
                 )
         elif not self.l2 + beta > 0:
-            raise ValueError(
-                f"l2 + beta = {self.l2 + beta!r}: the total ridge must be > 0 for the "
-                "problem to have a unique solution; raise l2 or beta."
+            raise InvalidParameterError(
+                f"The 'l2' parameter of EASERecommender plus beta must be > 0 (the total "
+                f"ridge), got l2 + beta = {self.l2 + beta!r}; raise l2 or beta."
             )
 
     def _check_catalogue_size(self, n_items: int) -> None:

@@ -131,9 +131,9 @@ def test_negative_l2_is_allowed_when_the_total_ridge_is_positive():
     semantic = semantic_item_matrix(vectors, "cosine")
     expected = _prior_by_regression(data.to_csr(values="ones").toarray(), -1.0, 3.0, semantic)
     np.testing.assert_allclose(model.B_, expected, atol=1e-5)
-    with pytest.raises(ValueError, match=r"l2 \+ beta = -1.0.*must be > 0"):
+    with pytest.raises(ValueError, match=r"plus beta must be > 0.*l2 \+ beta = -1.0"):
         EASERecommender(l2=-4.0, beta=3.0).fit(enhanced)
-    with pytest.raises(ValueError, match="without a semantic prior.*needs l2 > 0"):
+    with pytest.raises(ValueError, match="must be > 0 without a semantic prior"):
         EASERecommender(l2=-1.0).fit(data)
 
 
