@@ -69,3 +69,23 @@ def test_prior_needs_vectors_and_the_cpu():
             data.without_artifacts("item_embeddings"))
     with pytest.raises(ValueError, match="fits on the CPU"):
         ALSRecommender(n_factors=2, prior_weight=1.0, use_gpu=True).fit(data)
+
+
+def test_als_confidence_never_reads_ratings_so_augmented_rows_get_no_star():
+    """ALS's confidence is alpha x row weight: an augmented row's missing rating (NaN)
+    is never turned into a rating, and changing the real ratings changes nothing."""
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": list("abacb"),
+                          "r": [5.0, 1.0, 4.0, 2.0, 3.0]})
+    data = InteractionData.from_pandas(frame, rating_col="r")
+    augmented = data.with_added_rows([2], [2], weight=0.5)
+    assert np.isnan(augmented.ratings[-1])
+    rerated = augmented._with_columns(ratings=np.full(len(augmented), 5.0, np.float32))
+    params = dict(n_factors=2, iterations=3, random_state=0, num_threads=1)
+    for prior_weight in (0.0, 1.0):
+        vectors = EmbeddingInit(np.eye(3, 2, dtype=np.float32))
+        first = ALSRecommender(prior_weight=prior_weight, **params).fit(
+            augmented.with_artifacts(item_embeddings=vectors))
+        second = ALSRecommender(prior_weight=prior_weight, **params).fit(
+            rerated.with_artifacts(item_embeddings=vectors))
+        np.testing.assert_array_equal(first.item_factors_, second.item_factors_)
+        assert np.isfinite(first.item_factors_).all()
