@@ -64,6 +64,7 @@ class EASERecommender(BaseRecommender):
         item-vector artifact raises an error (so an enhancer's work is never dropped
         without a word). ``0.0``: plain EASE too, the artifact accepted and unused
         (the grid point of a search over ``beta``), equal to the fit without it.
+        ``beta > 0`` requires the artifact.
     semantic : {"lae", "cosine"}, default="lae"
         How ``S`` is built from the item vectors ``F`` (one row per item):
         ``"lae"``: L3AE's first phase, an EASE fitted on the vectors,
@@ -196,10 +197,17 @@ class EASERecommender(BaseRecommender):
         beta = 0.0 if self.beta is None else float(self.beta)
         self._check_ridge(beta)
         user_items = _user_item_matrix(X, self.implicit)
-        self.semantic_source_, vectors = _item_vectors(X) if self.beta is not None else (
-            None, None)
+        source, vectors = _item_vectors(X) if self.beta is not None else (None, None)
+        if beta > 0 and source is None:
+            raise ValueError(
+                f"beta={self.beta} pulls EASE toward the item vectors' similarities, but "
+                "the data carries no 'item_features' or 'item_embeddings' artifact. Put "
+                "LLMSummaryFeaturizer or LLMEmbeddingInitializer before the model, or set "
+                "beta=None (plain EASE)."
+            )
+        self.semantic_source_ = source if beta > 0 else None
         gram = _dense_gram(user_items)
-        if beta > 0 and vectors is not None:
+        if beta > 0:
             semantic = semantic_item_matrix(vectors, self.semantic, l2=self.semantic_l2,
                                             k=self.semantic_k)
             self.B_ = _ease_with_prior(gram, self.l2, beta, semantic).astype(np.float32)

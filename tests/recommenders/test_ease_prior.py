@@ -77,8 +77,11 @@ def test_beta_zero_is_plain_ease():
                      {"item_embeddings": EmbeddingInit(vectors)}):
         zero = EASERecommender(l2=5.0, beta=0.0).fit(data.with_artifacts(**artifact))
         np.testing.assert_array_equal(zero.B_, plain.B_)
-    no_vectors = EASERecommender(l2=5.0, beta=3.0).fit(data)
-    np.testing.assert_array_equal(no_vectors.B_, plain.B_)
+    np.testing.assert_array_equal(EASERecommender(l2=5.0, beta=0.0).fit(data).B_, plain.B_)
+    assert zero.semantic_source_ is None
+    with pytest.raises(ValueError, match="beta=3.0 pulls.*no 'item_features' or "
+                                         "'item_embeddings' artifact.*beta=None"):
+        EASERecommender(l2=5.0, beta=3.0).fit(data)
 
 
 def test_small_beta_is_close_to_plain_ease_and_large_beta_moves_toward_s():
