@@ -94,7 +94,7 @@ def test_fusion_needs_vectors_and_a_recommender(block_split):
         TextFusionRecommender(PopularityRecommender()).fit(train)
     enhanced = train.with_artifacts(item_features=np.ones((train.n_items, 2)))
     with pytest.raises(TypeError, match="base must be a skllmers recommender"):
-        TextFusionRecommender(ALSRecommender.__new__(_NotARecommender)).fit(enhanced)
+        TextFusionRecommender(_NotARecommender()).fit(enhanced)
 
 
 class _NotARecommender:
