@@ -51,6 +51,7 @@ from pathlib import Path
 import _threads  # noqa: F401  (sets the thread pools before numpy loads)
 import numpy as np
 import pandas as pd
+from _protocol import git_state, versions
 
 from skllmers import EmbeddingInit, InteractionData
 from skllmers.metrics import ndcg_at_k, paired_test, recall_at_k
@@ -326,9 +327,13 @@ def run(data_name: str, quick: bool) -> dict:
             values = per_user[name][goal_metric] if relevant is None else \
                 test_eval.per_user(model, relevant)[goal_metric]
             scores[name] = values[users_mask]
-        for name in [*texts_pipelines, control, "ALS" if plain == "EASE" else "EASE"]:
-            result = paired_test(scores[name], scores[plain], random_state=0)
-            rows.append({"regime": regime, "pipeline": name, "baseline": plain,
+        pairs = [(name, plain) for name in
+                 [*texts_pipelines, control, "ALS" if plain == "EASE" else "EASE"]]
+        pairs += [(name, _own_base(name)) for name in texts_pipelines
+                  if _own_base(name) != plain]
+        for name, baseline in pairs:
+            result = paired_test(scores[name], scores[baseline], random_state=0)
+            rows.append({"regime": regime, "pipeline": name, "baseline": baseline,
                          "n_users": result.n, "mean": result.mean_a,
                          "baseline_mean": result.mean_b,
                          "ratio": result.mean_a / result.mean_b if result.mean_b else np.nan,
@@ -339,8 +344,12 @@ def run(data_name: str, quick: bool) -> dict:
     headline = table[(table["regime"] == "all users") & (table["pipeline"] == best)].iloc[0]
     control_row = table[(table["regime"] == "all users") & (table["pipeline"] == control)]
     goal_met = bool(headline["ratio"] >= GOAL_LIFT and headline["p_holm"] < GOAL_P)
+    own = table[table["baseline"] != plain]
     return {
         "data": data_name, "protocol": protocol, "quick": quick,
+        "versions": versions(), "git": git_state(),
+        "below_own_base": own[(own["ratio"] < 1) & (own["p_holm"] < GOAL_P)][
+            ["regime", "pipeline", "baseline", "ratio", "p_holm"]].to_dict(orient="records"),
         "best_plain": plain, "best_pipeline": best,
         "chosen": {n: {"params": s["params"], "valid": s["valid"], "text": s["text"]}
                    for n, s in chosen.items()},
@@ -350,6 +359,16 @@ def run(data_name: str, quick: bool) -> dict:
                  "shuffled_ratio": float(control_row["ratio"].iloc[0])},
         "validation_log": log, "seconds": time.perf_counter() - started,
     }
+
+
+def _own_base(name: str) -> str:
+    """The model a text pipeline adds text to: ALS+prior -> ALS, Fusion(L3AE) -> L3AE."""
+    text = name[name.index("["):]
+    if name.startswith("ALS+prior"):
+        return "ALS"
+    if name.startswith("Fusion(L3AE)"):
+        return f"L3AE{text}"
+    return "EASE"
 
 
 def _als_vectors(item_vectors: np.ndarray, plain_als) -> np.ndarray:
@@ -409,6 +428,10 @@ def write(result: dict) -> None:
     goal = result["goal"]
     lines = [
         f"# Text lift on {result['data']} ({result['seconds'] / 60:.1f} min)", "",
+        f"`python benchmarks/bench_text_lift.py --data {result['data']}"
+        f"{' --quick' if result['quick'] else ''}` at commit {result['git']['commit']}"
+        f"{' (library changed since)' if result['git']['library_changed_since_commit'] else ''}"
+        ".", "",
         f"Best plain model (validation): **{result['best_plain']}**; best text pipeline "
         f"(validation): **{result['best_pipeline']}**.", "",
         f"Goal (best pipeline >= {GOAL_LIFT}x the best tuned plain model's "
@@ -416,8 +439,11 @@ def write(result: dict) -> None:
         f"(ratio {goal['ratio']:.3f}, Holm p {goal['p_holm']:.2g}; shuffled-vector "
         f"control ratio {goal['shuffled_ratio']:.3f}).", "",
         "## Test means", "", means.to_markdown(floatfmt=".4f"), "",
-        f"## Paired tests of {goal['metric']} against {result['best_plain']} "
-        "(Wilcoxon, Holm over all rows)", "",
+        f"## Paired tests of {goal['metric']} (Wilcoxon, Holm over all rows)", "",
+        f"Against the best plain model ({result['best_plain']}), and against each "
+        "pipeline's own base where that is another model (ALS for ALS+prior, L3AE for "
+        "Fusion(L3AE)). Pipelines significantly below their own base: "
+        f"{len(result['below_own_base'])}.", "",
         tests.to_markdown(index=False, floatfmt=".4g"), "",
         "## Chosen on validation", "",
         pd.DataFrame(result["chosen"]).T.to_markdown(), "",
