@@ -4,7 +4,8 @@ from ._als import ALSRecommender
 from ._base import BaseRecommender, FactorModelMixin
 from ._bpr import BPRRecommender
 from ._cold_start import ColdStartBridge
-from ._ease import EASERecommender
+from ._ease import EASERecommender, semantic_item_matrix
+from ._fusion import TextFusionRecommender, tune_fusion_alpha
 from ._lightfm import LightFMRecommender
 from ._lightgcn import LightGCNRecommender
 from ._popularity import PopularityRecommender
@@ -21,4 +22,7 @@ __all__ = [
     "LightGCNRecommender",
     "PopularityRecommender",
     "SASRecRecommender",
+    "TextFusionRecommender",
+    "semantic_item_matrix",
+    "tune_fusion_alpha",
 ]

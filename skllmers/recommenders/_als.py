@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.linalg
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from .._artifacts import EmbeddingInit
 from .._interaction_data import InteractionData
@@ -49,6 +51,14 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         Threads of the CPU solver; 0 uses every core.
     verbose : bool, default=False
         Show a progress bar over the iterations.
+    prior_weight : float, default=0.0
+        With an ``"item_embeddings"`` artifact, the weight ``w`` of a prior that pulls
+        every item factor toward its text vector ``v_i`` in each item step:
+        ``y_i = (Xᵀ C_i X + (regularization + w) I)⁻¹ (Xᵀ C_i p_i + w v_i)``, where
+        ``X`` are the user factors. ``0``: the vectors only start the item factors,
+        and after the default 15 iterations ALS has forgotten them (see Notes).
+        An item with no training row gets ``(XᵀX + (regularization + w) I)⁻¹ w v_i``:
+        factors from its text.
 
     Attributes
     ----------
@@ -78,7 +88,12 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
     **Artifacts.** An ``"item_embeddings"`` artifact in ``"init"`` mode (an
     :class:`~skllmers.EmbeddingInit`, e.g. from an LLM embedding step) becomes the
     starting item factors instead of random ones; its width must equal
-    ``n_factors``. ``"frozen"`` embeddings and a ``"guidance"`` artifact need a
+    ``n_factors``. A start alone is forgotten: on ml-1m-agent4rec (64 factors, 1
+    thread) text-started ALS leads random starts by 0.11 validation NDCG@20 after one
+    iteration, 0.02 after three and nothing after 15 (0.2362 vs 0.2365; shuffled
+    vectors 0.2373). ``prior_weight > 0`` keeps the text in every item step; that
+    fit runs the exact alternating solves in numpy on the CPU (implicit has no hook
+    for a prior), row by row, so it is slower than implicit's conjugate gradient. ``"frozen"`` embeddings and a ``"guidance"`` artifact need a
     model trained by gradient descent and raise an error. Side features are not
     used (see :class:`LightFMRecommender`).
 
@@ -111,10 +126,12 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         "random_state": ["random_state"],
         "num_threads": [Interval(Integral, 0, None, closed="left")],
         "verbose": ["verbose"],
+        "prior_weight": [Interval(Real, 0, None, closed="left")],
     }
 
     def __init__(self, n_factors=64, regularization=0.01, alpha=1.0, iterations=15,
-                 use_gpu="auto", random_state=None, num_threads=0, verbose=False):
+                 use_gpu="auto", random_state=None, num_threads=0, verbose=False, *,
+                 prior_weight=0.0):
         self.n_factors = n_factors
         self.regularization = regularization
         self.alpha = alpha
@@ -123,6 +140,7 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         self.random_state = random_state
         self.num_threads = num_threads
         self.verbose = verbose
+        self.prior_weight = prior_weight
 
     _artifacts_read = frozenset({"item_embeddings"})
 
@@ -137,6 +155,9 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         confidence = X.to_csr(values="weights")
         confidence.eliminate_zeros()
         confidence.data *= np.float32(self.alpha)
+        if self.prior_weight > 0:
+            self._fit_with_prior(confidence, initial_items)
+            return
         on_gpu = self._gpu_requested()
         # implicit asks for a single-threaded BLAS: its own threads do the work
         with threadpool_limits(1, "blas"):
@@ -146,6 +167,29 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
             model.fit(confidence, show_progress=bool(self.verbose))
         self.user_factors_ = _to_numpy(model.user_factors)
         self.item_factors_ = _to_numpy(model.item_factors)
+
+    def _fit_with_prior(self, confidence, text_vectors) -> None:
+        if text_vectors is None:
+            raise ValueError(
+                f"prior_weight={self.prior_weight} pulls the item factors toward text "
+                "vectors, but the data has no 'item_embeddings' artifact; put "
+                "LLMEmbeddingInitializer(n_components=n_factors) before the model, or "
+                "set prior_weight=0."
+            )
+        if self.use_gpu is True:
+            raise ValueError("prior_weight > 0 fits on the CPU (numpy); set use_gpu='auto' "
+                             "or False.")
+        user_rows, item_rows = confidence.tocsr(), confidence.T.tocsr()
+        items = text_vectors.astype(np.float64)
+        prior = text_vectors.astype(np.float64)
+        with threadpool_limits(self.num_threads or None, "blas"):
+            for _ in tqdm(range(self.iterations), desc="ALS with a text prior",
+                          disable=not self.verbose):
+                users = _least_squares(user_rows, items, self.regularization)
+                items = _least_squares(item_rows, users, self.regularization,
+                                       prior, float(self.prior_weight))
+        self.user_factors_ = np.ascontiguousarray(users, dtype=np.float32)
+        self.item_factors_ = np.ascontiguousarray(items, dtype=np.float32)
 
     def _gpu_requested(self) -> bool:
         import implicit.gpu
@@ -173,6 +217,31 @@ class ALSRecommender(FactorModelMixin, BaseRecommender):
         if not on_gpu:
             options["num_threads"] = self.num_threads
         return AlternatingLeastSquares(**options)
+
+
+def _least_squares(confidence, fixed: np.ndarray, regularization: float,
+                   prior: np.ndarray | None = None, prior_weight: float = 0.0) -> np.ndarray:
+    """One ALS half-step: every row's factors given the other side's ``fixed`` factors.
+
+    Row ``r`` solves ``(Fᵀ C_r F + (λ + w) I) x = Fᵀ C_r p_r + w prior_r``, with
+    ``Fᵀ C_r F = FᵀF + Σ_j (c_rj - 1) f_j f_jᵀ`` over the row's observed cells
+    (confidence ``c_rj``, preference 1) and every unobserved cell at confidence 1,
+    as in Hu et al. (and implicit's exact solver).
+    """
+    n_factors = fixed.shape[1]
+    base = fixed.T @ fixed + (regularization + prior_weight) * np.eye(n_factors)
+    out = np.empty((confidence.shape[0], n_factors))
+    indptr, indices, data = confidence.indptr, confidence.indices, confidence.data
+    for row in range(confidence.shape[0]):
+        cols = indices[indptr[row]:indptr[row + 1]]
+        weights = data[indptr[row]:indptr[row + 1]].astype(np.float64)
+        rows_of = fixed[cols]
+        lhs = base + (rows_of.T * (weights - 1.0)) @ rows_of
+        rhs = rows_of.T @ weights
+        if prior is not None:
+            rhs = rhs + prior_weight * prior[row]
+        out[row] = scipy.linalg.solve(lhs, rhs, assume_a="pos", check_finite=False)
+    return out
 
 
 def as_embedding_init(value) -> EmbeddingInit:

@@ -21,6 +21,7 @@ from ._torch._base import (
     to_numpy,
 )
 from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding, user_embedding
+from ._torch._guidance import refuse_generative
 from ._torch._hooks import Hooks
 from ._torch._losses import l2_penalty
 from ._torch._pairwise import PairwiseSampler, pairwise_loss
@@ -124,8 +125,10 @@ class BPRRecommender(TorchRecommender):
     ``"guidance"`` (:class:`~skllmers.GuidanceTargets`)
         Adds ``weight`` times an alignment loss between the batch's user and positive
         item embeddings and the LLM targets: InfoNCE against an MLP projection of the
-        targets (``"contrastive"``, RLMRec-Con) or reconstruction of the targets from a
-        ``mask_ratio`` share of the embeddings (``"generative"``, RLMRec-Gen).
+        targets (``"contrastive"``, RLMRec-Con) or toward the mean embedding of the
+        neighbours in target space (``"distillation"``). ``"generative"`` (RLMRec-Gen)
+        raises: it reconstructs a masked embedding from its graph neighbours, which a
+        factor table does not have (use LightGCNRecommender).
         ``weight=0`` trains exactly the unguided model.
     ``"negatives"``
         Explicit (user, positive, negative) triples (LLMRec). Each epoch, every triple is
@@ -199,6 +202,7 @@ class BPRRecommender(TorchRecommender):
         self.n_jobs = n_jobs
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
+        refuse_generative(hooks.guidance, type(self).__name__)
         module = _MatrixFactorization(
             user_embedding(rows.n_users, self.n_factors, hooks, self.adapter, self.init_std),
             item_embedding(rows.n_items, self.n_factors, hooks, self.adapter, self.init_std),

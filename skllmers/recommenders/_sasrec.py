@@ -19,6 +19,7 @@ from ._torch._base import (
     to_numpy,
 )
 from ._torch._embeddings import INIT_STD, EntityEmbedding, item_embedding
+from ._torch._guidance import refuse_generative
 from ._torch._hooks import Hooks
 from ._torch._losses import l2_penalty, ranking_loss
 from ._torch._rows import TrainingRows
@@ -154,7 +155,9 @@ class SASRecRecommender(TorchRecommender):
     ``adapter``) and ``"item_features"`` shape the item embeddings, as in
     :class:`BPRRecommender`. The ``"guidance"`` loss aligns the embeddings of a batch's
     target items with the item targets and, with user targets, the hidden state at the
-    end of each window with its user's target. ``"user_features"``,
+    end of each window with its user's target (``kind="generative"`` raises: RLMRec-Gen
+    reconstructs a masked embedding from graph neighbours; use LightGCNRecommender).
+    ``"user_features"``,
     ``"user_embeddings"`` and explicit ``"negatives"`` raise an error: SASRec has no
     user embedding to add features to or start from, and a (user, positive, negative)
     triple has no position in a sequence.
@@ -241,6 +244,7 @@ class SASRecRecommender(TorchRecommender):
         return rows.last_row_holdout(rng, self.validation_fraction)
 
     def _setup(self, train: TrainingRows, rows: TrainingRows, hooks: Hooks) -> _State:
+        refuse_generative(hooks.guidance, type(self).__name__)
         if self.n_factors % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide n_factors={self.n_factors} "
                              "(each head gets n_factors / n_heads dimensions).")

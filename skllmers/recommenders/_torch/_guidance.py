@@ -11,7 +11,7 @@ from torch import nn
 from ..._artifacts import GuidanceTargets
 from ._device import seeded_torch
 
-__all__ = ["GuidanceHead", "MAX_ALIGNED_ROWS", "nearest_neighbors"]
+__all__ = ["GuidanceHead", "MAX_ALIGNED_ROWS", "nearest_neighbors", "refuse_generative"]
 
 MAX_ALIGNED_ROWS = 1024  # distinct users (items) aligned per batch: bounds InfoNCE's cost
 SIDES = ("users", "items")
@@ -25,10 +25,11 @@ class GuidanceHead(nn.Module):
     batch being the negatives. ``kind="generative"`` (RLMRec-Gen): a share
     ``mask_ratio`` of the batch's users (items) is masked, an MLP decodes their
     embeddings to the target space, and the same InfoNCE scores the reconstruction
-    against the targets, as RLMRec does. Models whose representation is computed from
-    context (LightGCN's graph) replace the masked rows' own embedding by a learned mask
-    token first (see ``masked_input``); for the others the masked rows are the ones
-    reconstructed. Both kinds use the targets' ``temperature``.
+    against the targets, as RLMRec does. Only a model whose representation is computed
+    from context (LightGCN's graph) can take it: it replaces the masked rows' own
+    embedding by a learned mask token first (see ``masked_input``). Models with no such
+    context (BPR, SASRec) refuse the generative kind (:func:`refuse_generative`). Both
+    kinds use the targets' ``temperature``.
 
     ``kind="distillation"`` (retrieval self-distillation, after LLM-ESR): each user
     (item) with a target has its ``n_neighbors`` nearest users (items) in target space;
@@ -151,6 +152,26 @@ class GuidanceHead(nn.Module):
         mask = torch.zeros(len(table), 1, dtype=torch.bool, device=table.device)
         mask[rows] = True
         return torch.where(mask, self.mask_token.to(table.dtype), table)
+
+
+def refuse_generative(guidance: GuidanceTargets | None, model_name: str) -> None:
+    """Raise for ``kind="generative"`` guidance on a model with no context to mask.
+
+    RLMRec-Gen masks a node's own embedding and reconstructs its LLM target from what
+    the model computes around it (LightGCN's neighbours). A model whose user and item
+    representations are their own table rows (BPR's, SASRec's item table) would either
+    decode the unmasked row itself (no masking: the contrastive alignment by another
+    name) or a mask token shared by every masked row (nothing to reconstruct from).
+    """
+    if guidance is None or guidance.kind != "generative":
+        return
+    raise ValueError(
+        f"GuidanceTargets(kind='generative') is RLMRec-Gen: it masks an embedding and "
+        f"reconstructs its LLM target from the graph around it, and {model_name} has no "
+        "context to reconstruct a masked user or item from (its representations are its "
+        "own table rows). Use kind='contrastive' (RLMRec-Con) or kind='distillation' "
+        f"with {model_name}, or LightGCNRecommender for kind='generative'."
+    )
 
 
 def nearest_neighbors(target: torch.Tensor, has_target: torch.Tensor, k: int,
