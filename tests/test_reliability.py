@@ -524,9 +524,12 @@ def _(ctx):
 
 @row("rec-bad-l2")
 def _(ctx):
-    for l2 in (0, -1.0, float("nan"), "big"):
+    for l2 in (float("nan"), "big"):
         raises(InvalidParameterError, lambda l2=l2: EASERecommender(l2=l2).fit(small_data()),
-               "'l2'", "EASERecommender", "(0.0, inf)")
+               "'l2'", "EASERecommender", "float")
+    for l2 in (0, -1.0):  # a negative l2 is L3AE's, valid only with beta > -l2
+        raises(InvalidParameterError, lambda l2=l2: EASERecommender(l2=l2).fit(small_data()),
+               "'l2'", "EASERecommender", "must be > 0 without a semantic prior")
 
 
 @row("rec-bad-epochs")
