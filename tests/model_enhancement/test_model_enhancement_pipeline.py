@@ -206,7 +206,7 @@ def test_lightfm_refuses_both_artifacts_and_says_what_to_use(tiny):
     _, train, _ = tiny
     init = LLMEmbeddingInitializer(HashingEncoder(embed_dim=32), n_components=16,
                                    random_state=0)
-    with pytest.raises(ValueError, match=r"as 'item_features' instead.*ALSRecommender \(mode='init'\)"):
+    with pytest.raises(ValueError, match=r"as 'item_features' instead.*ALSRecommender \(mode='init', or as its prior\)"):
         make_pipeline(init, LightFMRecommender(n_factors=16, epochs=1)).fit(train)
     guide = GuidanceRegularizer(encoder=HashingEncoder(embed_dim=32))
     with pytest.raises(ValueError, match="BPRRecommender, LightGCNRecommender or SASRec"):
