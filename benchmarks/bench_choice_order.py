@@ -35,8 +35,7 @@ import numpy as np
 import pandas as pd
 
 from skllmers.datasets import load_movielens
-from skllmers.interaction import LLMInteractionAugmenter, LLMSelect
-from skllmers.interaction import _retrievers
+from skllmers.interaction import LLMInteractionAugmenter, LLMSelect, _retrievers
 from skllmers.knowledge._common import item_titles, recent_histories
 from skllmers.knowledge._prompts import format_history
 from skllmers.llm import LlamaCppLLM

@@ -32,8 +32,8 @@ _ARTIFACT_USE = {
                         "LightGCNRecommender"),
     "guidance": ("GuidanceRegularizer", "BPRRecommender, LightGCNRecommender or "
                  "SASRecRecommender"),
-    "negatives": ("LLMInteractionAugmenter(sample_negatives=True)", "BPRRecommender or "
-                  "LightGCNRecommender"),
+    "negatives": ("LLMInteractionAugmenter(strategy=LLMSelect(sample_negatives=True))",
+                  "BPRRecommender or LightGCNRecommender"),
 }
 
 

@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from _kie_doubles import Raising, recording_llm
-from conftest import history_titles, preference_llm, scoring_oracle
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -14,6 +13,7 @@ from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator
 
+from conftest import history_titles, preference_llm, scoring_oracle
 from skllmers import InteractionData
 from skllmers.interaction import (
     DEFAULT_JUDGE_TEMPLATE,
