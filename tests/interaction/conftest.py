@@ -29,8 +29,14 @@ _JUDGED = re.compile(r'(?:enjoy|item) "(.*?)"')
 
 
 def history_titles(prompt):
-    """Titles of the history block of a default prompt, oldest first."""
-    return [_BULLET.sub("", line) for line in _section(prompt, "oldest first:\n")]
+    """Titles of the history block of a default prompt, oldest first.
+
+    Reads one title per line ("- " bullets) or one line joined by " | ".
+    """
+    lines = _section(prompt, "oldest first:\n")
+    if len(lines) == 1 and " | " in lines[0]:
+        lines = lines[0].split(" | ")
+    return [_BULLET.sub("", line) for line in lines]
 
 
 def judged_title(prompt):

@@ -24,6 +24,7 @@ from skllmers.interaction import (
     _retrievers,
 )
 from skllmers.knowledge import LLMSummaryFeaturizer
+from skllmers.knowledge._prompts import format_history
 from skllmers.llm import LlamaCppLLM
 from skllmers.llm.testing import HashingEncoder, ScriptedLLM
 from skllmers.model_selection import LeaveLastOut
@@ -179,7 +180,8 @@ def test_scoring_modes_send_what_they_document(catalogue):
             offered = catalogue.items["title"].to_numpy()[
                 augmenter.retriever_.candidates([0], 5, user1.to_csr())[0]]
             assert sorted(prompts) == sorted(
-                DEFAULT_JUDGE_TEMPLATE.format(history="- Alien\n- Heat\n- Brazil", item=t)
+                DEFAULT_JUDGE_TEMPLATE.format(history=format_history(["Alien", "Heat", "Brazil"]),
+                                              item=t)
                 for t in dict.fromkeys(offered))
 
 
@@ -375,7 +377,7 @@ def test_denoise_with_the_llm_scorer(noisy):
     assert "f" not in out.item_ids[out.item_codes].tolist()
     judged = [p for p in prompts if 'item "kitchen whisk dough"' in p]
     assert len(judged) == 3
-    assert all("- kitchen whisk dough" not in p for p in judged)  # not in its own history
+    assert all("kitchen whisk dough" not in history_titles(p) for p in judged)  # not its own
     np.testing.assert_allclose(augmenter.edited_rows_["score"], np.log(0.1 / 0.9))
 
 

@@ -17,6 +17,9 @@ from skllmers.recommenders._torch._pairwise import PairwiseSampler
 from skllmers.recommenders._torch._rows import TrainingRows
 from skllmers.recommenders._torch._sampling import KnownPairs
 
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::skllmers.model_selection.DroppedTestRowsWarning")  # tiny folds drop rows
+
 
 def _alphabetical(history, title):
     return -float(ord(title[0].lower()) - ord("a")) / 26
