@@ -180,7 +180,7 @@ def main():
 
 def _write(rows, args):
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"choice_order_{args.model.stem.split('.')[0].lower()}"
+    stem = RESULTS / f"choice_order_{args.model.stem.lower()}"
     meta = {"model": args.model.name, "users": args.users, "candidates": args.candidates,
             "max_history": args.max_history, "threads": args.threads, "seed": args.seed,
             "command": "benchmarks/bench_choice_order.py " + " ".join(

@@ -262,31 +262,44 @@ class LLMSelect(_AddingStrategy):
         seen = X.to_csr(values="ones", include_augmented=False)
         candidates = retriever.candidates(users, self.n_candidates, seen)
         scores = candidate_scores(run, llm, template, self.scoring, users, candidates)
-        picks = self._pick(run, users, candidates, scores)
-        data, edits = self._add(run, *picks["positive"])
-        counts = {"n_added": len(picks["positive"][0]), "n_scored": int(np.isfinite(scores).sum())}
+        positives, negatives = self._pick(run, users, candidates, scores)
+        data, edits = self._add(run, positives["user"], positives["item"],
+                                positives["score"], positives["rank"])
+        counts = {"n_added": len(positives["user"]), "n_scored": int(np.isfinite(scores).sum())}
         if self.sample_negatives:
-            data, negative_edits, counts["n_negatives"] = _attach_negatives(
-                X, data, picks["positive"], picks["negative"])
+            data, negative_edits, counts["n_negatives"] = _attach_negatives(X, data, negatives)
             edits = pd.concat([edits, negative_edits], ignore_index=True)
         return _Outcome(data, edits, counts, retriever)
 
     def _pick(self, run, users, candidates, scores):
-        """Best ``n_positive`` (and worst remaining) candidates of each user, by score."""
-        picks = {"positive": ([], [], [], []), "negative": ([], [], [], [])}
+        """Best ``n_positive`` candidates of each user, and the worst remaining as negatives.
+
+        Returns two dicts of columns: positives (user, item, score, rank) and
+        negatives (the same, plus ``positive``: the best positive pairs with the worst
+        candidate, the second best with the second worst).
+        """
+        positives = {"user": [], "item": [], "score": [], "rank": []}
+        negatives = {"user": [], "item": [], "score": [], "rank": [], "positive": []}
         for row, user in enumerate(users):
             usable = np.flatnonzero((candidates[row] >= 0) & np.isfinite(scores[row]))
             items = candidates[row, usable]
             order = usable[np.lexsort((run.tie_keys[items], -scores[row, usable]))]
             best = order[:self.n_positive]
             worst = order[len(best):][::-1][:len(best)] if self.sample_negatives else []
-            for role, positions in (("positive", best), ("negative", worst)):
-                for position in positions:
-                    for column, value in zip(picks[role], (user, candidates[row, position],
-                                                           scores[row, position], position + 1),
-                                             strict=True):
-                        column.append(value)
-        return picks
+            for column, position in enumerate(best):
+                _append(positives, user, candidates[row, position], scores[row, position],
+                        position + 1)
+                if column < len(worst):
+                    _append(negatives, user, candidates[row, worst[column]],
+                            scores[row, worst[column]], worst[column] + 1,
+                            positive=candidates[row, position])
+        return positives, negatives
+
+
+def _append(columns, user, item, score, rank, **extra):
+    for name, value in {"user": user, "item": item, "score": score, "rank": rank,
+                        **extra}.items():
+        columns[name].append(value)
 
 
 def candidate_scores(run, llm, template, scoring, users, candidates) -> np.ndarray:
@@ -334,25 +347,15 @@ def _title_logprobs(run, llm, prompts, rows, titles):
     return np.array([lookup[(r, t)] for r, t in zip(rows, titles, strict=True)]), n_failed
 
 
-def _attach_negatives(X, data, positives, negatives):
-    users, pos_items, _, _ = (np.asarray(c) for c in positives)
-    neg_users, neg_items, neg_scores, neg_ranks = (np.asarray(c) for c in negatives)
-    # A user's negatives pair with its positives best-with-worst, in pick order.
-    first_positive = {}
-    for index, user in enumerate(users.tolist()):
-        first_positive.setdefault(user, []).append(pos_items[index])
-    seen = {}
-    paired = []
-    for user in neg_users.tolist():
-        k = seen.get(user, 0)
-        seen[user] = k + 1
-        paired.append(first_positive[user][k])
-    triples = np.c_[neg_users, np.asarray(paired, np.int64), neg_items].astype(np.int64)
-    triples = triples.reshape(-1, 3)
+def _attach_negatives(X, data, negatives):
+    """``data`` with the (user, positive, negative) triples appended to its artifact."""
+    triples = np.array([negatives["user"], negatives["positive"], negatives["item"]],
+                       dtype=np.int64).T.reshape(-1, 3)
     existing = X.artifacts.get("negatives")
     merged = triples if existing is None else np.vstack(
         [np.asarray(existing, np.int64).reshape(-1, 3), triples])
-    edits = edit_frame(X, neg_users, neg_items, "negative", neg_scores, neg_ranks)
+    edits = edit_frame(X, negatives["user"], negatives["item"], "negative",
+                       negatives["score"], negatives["rank"])
     return data.with_artifacts(negatives=merged), edits, len(triples)
 
 
