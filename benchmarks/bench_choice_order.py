@@ -183,17 +183,28 @@ def _write(rows, args):
     stem = RESULTS / f"choice_order_{args.model.stem.lower()}"
     meta = {"model": args.model.name, "users": args.users, "candidates": args.candidates,
             "max_history": args.max_history, "threads": args.threads, "seed": args.seed,
+            "methods": args.methods,
             "command": "benchmarks/bench_choice_order.py " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                 if k in ("users", "candidates", "max_history", "threads", "seed", "methods"))}
-    Path(f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
+    path = Path(f"{stem}.json")
+    if path.exists():  # a rerun of some methods replaces their rows only
+        previous = json.loads(path.read_text())
+        if {k: v for k, v in previous["meta"].items() if k not in ("command", "methods")} == \
+                {k: v for k, v in meta.items() if k not in ("command", "methods")}:
+            ran = {row["method"] for row in rows}
+            rows = [row for row in previous["rows"] if row["method"] not in ran] + rows
+            meta["command"] = previous["meta"]["command"] + "; then " + meta["command"]
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
     table = pd.DataFrame(rows).to_markdown(index=False)
     Path(f"{stem}.md").write_text(
         f"# Position of the LLM's pick among {args.candidates} popularity candidates\n\n"
         f"{args.model.name}, {args.users} users of ml-latest-small, history of "
         f"{args.max_history}, {args.threads} thread(s). Position 1 = most popular. "
         "`same_pick_both_orders`: share of users with the same movie when every "
-        "candidate list is reversed (fresh model, no cache).\n\n"
+        "candidate list is reversed (fresh model, no cache). `seconds`: the in-order "
+        "run, model load included; a method run after another that sent the same "
+        "calls (`likelihood` after `pmi`) is answered by the cache.\n\n"
         f"Command: `{meta['command']}`\n\n{table}\n")
 
 

@@ -4,9 +4,11 @@ A grammar-constrained choice among numbered candidates is decided by the answer'
 first tokens, so a small model picks the same *position* whatever the candidates
 are. Here each (prompt, answer) pair gets a log-probability from the backend's
 ``score_options`` and nothing else enters: the score of a candidate does not depend
-on which other candidates there are or in which order they came. Answers of one
-prompt are sent in sorted order and in fixed-size groups, so even a backend that
-normalises over the options of one call sees the same groups for any input order.
+on which other candidates there are or in which order they came. Prompts are sent
+in sorted order, and the answers of one prompt sorted and in fixed-size groups, so
+the backend makes the very same calls in the same order for any input order: even
+llama.cpp's reuse of the previous call's prefix, which changes the last digits of a
+log-probability, cannot flip a near tie.
 """
 
 from __future__ import annotations
@@ -59,8 +61,8 @@ def answer_logprobs(llm, prompts, answers, *, verbose=False, desc="LLM scores"):
     for prompt, options in zip(prompts, answers, strict=True):
         wanted.setdefault(prompt, set()).update(options)
     call_prompts, call_options = [], []
-    for prompt, options in wanted.items():
-        options = sorted(options)
+    for prompt in sorted(wanted):  # the same calls in the same order for any input order
+        options = sorted(wanted[prompt])
         for start in range(0, len(options), _OPTIONS_PER_CALL):
             call_prompts.append(prompt)
             call_options.append(options[start:start + _OPTIONS_PER_CALL])

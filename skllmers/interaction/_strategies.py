@@ -396,13 +396,13 @@ class EmbeddingNeighbors(_AddingStrategy):
     >>> from skllmers.interaction import EmbeddingNeighbors, LLMInteractionAugmenter
     >>> from skllmers.llm.testing import HashingEncoder
     >>> rows = pd.DataFrame({"user_id": [1, 2], "item_id": ["a", "c"]})
-    >>> items = pd.DataFrame({"title": ["space rocket", "space comet", "whisk dough"]},
-    ...                      index=["a", "b", "c"])
+    >>> items = pd.DataFrame({"title": ["space rocket", "space comet", "whisk dough",
+    ...                                 "whisk bread"]}, index=["a", "b", "c", "d"])
     >>> augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(64),
-    ...                                     strategy=EmbeddingNeighbors())
+    ...                                     strategy=EmbeddingNeighbors(), random_state=0)
     >>> out = augmenter.fit_resample(InteractionData.from_pandas(rows, items))
     >>> augmenter.edited_rows_[["user_id", "item_id"]].values.tolist()
-    [[1, 'b'], [2, 'a']]
+    [[1, 'b'], [2, 'd']]
     """
 
     _parameter_constraints: dict = {
