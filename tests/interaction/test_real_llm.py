@@ -13,7 +13,7 @@ from skllmers.datasets import load_movielens
 from skllmers.interaction import LLMInteractionAugmenter, LLMSelect, _retrievers
 from skllmers.llm import LlamaCppLLM
 
-N_USERS, N_CANDIDATES = 24, 5
+N_USERS, N_CANDIDATES = 20, 5
 
 
 @pytest.fixture(scope="module")
