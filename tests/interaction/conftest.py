@@ -12,7 +12,6 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "knowledge"))
 
 from _kie_doubles import (  # noqa: E402, F401
-    _section,
     isolated_cache_dir,
     signal,
     small_data,
@@ -26,6 +25,14 @@ from skllmers.llm.testing import ScriptedLLM  # noqa: E402
 
 _BULLET = re.compile(r"^- ")
 _JUDGED = re.compile(r'(?:enjoy|item) "(.*?)"')
+
+
+def _section(prompt, start, stop="\n\n"):
+    """Non-empty lines of ``prompt`` between ``start`` and the next ``stop``."""
+    if start not in prompt:
+        return []
+    text = prompt.split(start, 1)[1].split(stop, 1)[0]
+    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def history_titles(prompt):
