@@ -18,6 +18,7 @@ from skllmers import (
     LLMSummaryFeaturizer,
 )
 from skllmers.datasets import load_movielens, make_text_signal
+from skllmers.interaction import EmbeddingNeighbors, LLMSelect
 from skllmers.recommenders import (
     ALSRecommender,
     BPRRecommender,
@@ -172,12 +173,12 @@ def make_enhancer(kind: str, model: str, spec: DatasetSpec, seed: int, *, encode
     if kind == "augment":
         if llm is None:  # LLM-InS: the unseen items nearest to the user's history
             return LLMInteractionAugmenter(
-                encoder=encoder, strategy="embedding", n_positive=1, augmented_weight=0.1,
-                max_history=20, text_columns=columns, random_state=seed)
-        return LLMInteractionAugmenter(  # LLMRec/LlamaRec: the LLM picks among item-kNN ones
-            llm, encoder=encoder, strategy="llm_select", retriever="item_knn",
-            n_candidates=10, n_positive=1, augmented_weight=0.1, max_history=20,
-            text_columns=columns, random_state=seed)
+                encoder=encoder, max_history=20, text_columns=columns, random_state=seed,
+                strategy=EmbeddingNeighbors(n_positive=1, augmented_weight=0.1))
+        return LLMInteractionAugmenter(  # LLMRec: the LLM scores each item-kNN candidate
+            llm, encoder=encoder, max_history=20, text_columns=columns, random_state=seed,
+            strategy=LLMSelect(retriever="item_knn", n_candidates=10, n_positive=1,
+                               augmented_weight=0.1))
     if kind == "features":
         # SASRec has no user embedding to add user features to: items only.
         target = "items" if model == "SASRec" else "both"

@@ -16,10 +16,10 @@ out) and three pipelines are fitted on the same training rows:
   llama.cpp model writes a summary of each user's tastes from their training
   history and the encoder embeds it;
 - ``LLMInteractionAugmenter`` in front of it. Without ``--model``: the
-  ``"embedding"`` strategy (items nearest to the user's history in the encoder's
-  space, LLM-InS). With ``--model``: ``"llm_select"`` (the LLM picks from item-kNN
-  candidates, LLMRec/LlamaRec);
-- ``LLMInteractionAugmenter(strategy="denoise")`` in front of it: the 5% of training
+  ``EmbeddingNeighbors`` strategy (items nearest to the user's history in the
+  encoder's space, LLM-InS). With ``--model``: ``LLMSelect`` (the LLM scores each
+  item-kNN candidate on its own, LLMRec);
+- ``LLMInteractionAugmenter(strategy=Denoise())`` in front of it: the 5% of training
   rows least similar to the rest of their user's history (encoder cosine) are
   dropped (LLMHD; the LLM scorer would need one prompt per row, 100k here).
 
@@ -43,7 +43,7 @@ from sklearn.pipeline import make_pipeline
 from tqdm.auto import tqdm
 
 from skllmers.datasets import load_movielens
-from skllmers.interaction import LLMInteractionAugmenter
+from skllmers.interaction import Denoise, EmbeddingNeighbors, LLMInteractionAugmenter, LLMSelect
 from skllmers.knowledge import LLMSummaryFeaturizer
 from skllmers.llm import LlamaCppLLM, SentenceEncoder, default_cache_dir
 from skllmers.recommenders import LightFMRecommender
@@ -81,18 +81,19 @@ def pipelines(args, seed: int, cache) -> dict:
     )
     if not args.model:
         augmenter = LLMInteractionAugmenter(
-            encoder=encoder(), strategy="embedding", n_positive=args.n_positive,
-            augmented_weight=args.augmented_weight, text_columns=TEXT_COLUMNS,
-            random_state=seed,
+            encoder=encoder(), text_columns=TEXT_COLUMNS, random_state=seed,
+            strategy=EmbeddingNeighbors(n_positive=args.n_positive,
+                                        augmented_weight=args.augmented_weight),
         )
     else:
         augmenter = LLMInteractionAugmenter(
-            llm(), strategy="llm_select", retriever="item_knn", n_candidates=10,
-            n_positive=args.n_positive, augmented_weight=args.augmented_weight,
-            user_fraction=args.user_fraction, max_history=20, random_state=seed,
+            llm(), user_fraction=args.user_fraction, max_history=20, random_state=seed,
+            strategy=LLMSelect(retriever="item_knn", n_candidates=10,
+                               n_positive=args.n_positive,
+                               augmented_weight=args.augmented_weight),
         )
     denoiser = LLMInteractionAugmenter(
-        encoder=encoder(), strategy="denoise", denoise_fraction=args.denoise_fraction,
+        encoder=encoder(), strategy=Denoise(fraction=args.denoise_fraction),
         text_columns=TEXT_COLUMNS, random_state=seed,
     )
     return {

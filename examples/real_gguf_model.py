@@ -3,9 +3,10 @@
 Everything else in ``examples/`` runs without an LLM. This one drives a local GGUF
 model through :class:`skllmers.llm.LlamaCppLLM` (llama.cpp) in both LLM enhancers:
 
-* ``LLMInteractionAugmenter(strategy="llm_select")``: for each user, a popularity
-  retriever proposes unseen movies and the LLM picks the one the user would like most
-  (a grammar-constrained choice: the answer is always one of the candidates);
+* ``LLMInteractionAugmenter(llm, strategy=LLMSelect())``: for each user, a popularity
+  retriever proposes unseen movies, the LLM scores each one on its own (how much
+  more likely its title is as the answer after the user's history than without it),
+  and the best-scored movie is added;
 * ``LLMSummaryFeaturizer(target="both")``: the LLM writes a short knowledge summary
   of each movie and a taste summary of each user, which a sentence encoder turns into
   features for ``LightFMRecommender``.
@@ -110,6 +111,7 @@ def main(argv=None):
 
     from skllmers import LLMInteractionAugmenter, LLMSummaryFeaturizer
     from skllmers.datasets import make_text_signal
+    from skllmers.interaction import LLMSelect
     from skllmers.llm import LlamaCppLLM
     from skllmers.metrics import evaluate
     from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
@@ -141,8 +143,8 @@ def main(argv=None):
     train, test = data[train_idx], data[test_idx]
     print(f"{data}\n{len(train)} training rows, {len(test)} held-out rows\n")
 
-    augmenter = LLMInteractionAugmenter(llm, strategy="llm_select", n_candidates=10,
-                                        augmented_weight=0.5, random_state=0)
+    augmenter = LLMInteractionAugmenter(
+        llm, strategy=LLMSelect(n_candidates=10, augmented_weight=0.5), random_state=0)
     featurizer = LLMSummaryFeaturizer(llm, encoder, target="both", n_components=16,
                                       random_state=0)
     enhanced = make_pipeline(augmenter, featurizer,
@@ -165,7 +167,7 @@ def main(argv=None):
                                 subsequent_indent="    "))
     added = augmenter.edited_rows_
     print(f"\nthe LLM picked {augmenter.n_added_} extra interactions "
-          f"(weight {augmenter.augmented_weight}), e.g.:")
+          f"(weight {augmenter.strategy.augmented_weight}), e.g.:")
     for _, row in added.head(5).iterrows():
         print(f"  user {row['user_id']}: {titles.get(row['item_id'], row['item_id'])}")
     for name, step in [("augmenter", augmenter), ("featurizer", featurizer)]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import clone
 
 __all__ = ["ItemKNNRetriever", "PopularityRetriever", "RecommenderRetriever", "make_retriever"]
 
@@ -109,16 +109,23 @@ class ItemKNNRetriever(_ScoreRetriever):
 
 
 class RecommenderRetriever:
-    """Candidates from a fitted skllmers recommender's ``recommend``.
+    """Candidates from a skllmers recommender, cloned and fitted on the training data.
 
-    Ids are matched by value, so the recommender may have been fitted on other data;
-    users it does not know get its most popular items. Candidates unknown to the data
-    or seen by the user are dropped, so a user may get fewer than ``n``.
+    ``fit`` fits a clone of ``recommender`` on the real rows it is given, so the
+    recommender passed in is never changed, its own fitted state (which may have
+    seen held-out rows) is never used, and the augmenter survives ``clone`` and
+    ``GridSearchCV``. Candidates seen by the user are dropped, so a user may get
+    fewer than ``n``.
 
     Parameters
     ----------
     recommender : BaseRecommender
-        A fitted recommender.
+        A skllmers recommender (fitted or not).
+
+    Attributes
+    ----------
+    recommender_ : BaseRecommender
+        The clone fitted on the training data.
 
     Examples
     --------
@@ -128,8 +135,8 @@ class RecommenderRetriever:
     >>> from skllmers.interaction._retrievers import RecommenderRetriever
     >>> data = InteractionData.from_pandas(pd.DataFrame(
     ...     {"user_id": [1, 2, 2, 3], "item_id": ["a", "a", "b", "c"]}))
-    >>> model = PopularityRecommender().fit(data)
-    >>> RecommenderRetriever(model).fit(data).candidates([0], 2, data.to_csr()).tolist()
+    >>> retriever = RecommenderRetriever(PopularityRecommender()).fit(data)
+    >>> retriever.candidates([0], 2, data.to_csr()).tolist()
     [[1, 2]]
     """
 
@@ -137,13 +144,15 @@ class RecommenderRetriever:
         self.recommender = recommender
 
     def fit(self, X):
-        """Check the recommender is fitted and remember ``X``'s id maps; returns self."""
-        if not callable(getattr(self.recommender, "recommend", None)):
+        """Fit a clone of the recommender on ``X``'s real rows; returns self."""
+        if not (callable(getattr(self.recommender, "fit", None))
+                and callable(getattr(self.recommender, "recommend", None))):
             raise TypeError(
-                "retriever must be 'popularity', 'item_knn' or a fitted recommender with a "
-                f"recommend() method; got {type(self.recommender).__name__}."
+                "retriever must be 'popularity', 'item_knn' or a skllmers recommender with "
+                f"fit() and recommend() methods; got {type(self.recommender).__name__}."
             )
-        check_is_fitted(self.recommender)
+        real = X.take(~X.augmented_mask()) if X.augmented is not None else X
+        self.recommender_ = clone(self.recommender).fit(real)
         self.user_ids_ = X.user_ids
         self.item_ids_ = X.item_ids
         return self
@@ -155,7 +164,7 @@ class RecommenderRetriever:
         if len(user_codes) == 0:
             return out
         extra = int(np.diff(exclude.indptr)[user_codes].max())
-        ranking = self.recommender.recommend(self.user_ids_[user_codes], k=n + extra,
+        ranking = self.recommender_.recommend(self.user_ids_[user_codes], k=n + extra,
                                              exclude_seen=True, unknown="popular")
         ranking = ranking.assign(item_code=self.item_ids_.get_indexer(ranking["item_id"]))
         ranking = ranking[ranking["item_code"] >= 0]
@@ -174,7 +183,7 @@ def make_retriever(retriever):
         known = {"popularity": PopularityRetriever, "item_knn": ItemKNNRetriever}
         if retriever not in known:
             raise ValueError(
-                f"retriever={retriever!r}; use 'popularity', 'item_knn' or a fitted "
+                f"retriever={retriever!r}; use 'popularity', 'item_knn' or a skllmers "
                 "recommender."
             )
         return known[retriever]()

@@ -1,15 +1,10 @@
 """Default prompt templates of LLMSummaryFeaturizer.
 
 Templates are plain :meth:`str.format` strings with named fields, checked and filled
-by :func:`skllmers._text.check_template` and :func:`skllmers._text.fill_template`
-(re-exported here, with :func:`format_history`'s old bullet form, for the interaction
-package until it imports them from :mod:`skllmers._text`; the merger then removes the
-re-exports and the bullet form).
+by :func:`skllmers._text.check_template` and :func:`skllmers._text.fill_template`.
 """
 
 from __future__ import annotations
-
-from .._text import check_template, fill_template, template_fields  # noqa: F401
 
 __all__ = [
     "DEFAULT_ITEM_TEMPLATE",
@@ -37,18 +32,3 @@ user's recent items, oldest first and joined by ``" | "``, then a request for ta
 
 ITEM_FIELDS_DOC = "text, item_id, and every column of the items table"
 USER_FIELDS = ("history", "n_items", "user_id")
-
-
-def format_history(titles, bullet: str = "- ") -> str:
-    """The interaction package's old history form, one ``- title`` line per item.
-
-    Kept only until ``skllmers/interaction`` moves to :func:`skllmers._text.format_history`
-    (titles joined by ``" | "``, the one form every transformer uses); then removed.
-
-    Examples
-    --------
-    >>> print(format_history(["Heat", "Alien"]))
-    - Heat
-    - Alien
-    """
-    return "\n".join(f"{bullet}{title}" for title in titles)

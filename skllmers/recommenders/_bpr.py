@@ -131,10 +131,11 @@ class BPRRecommender(TorchRecommender):
         factor table does not have (use LightGCNRecommender).
         ``weight=0`` trains exactly the unguided model.
     ``"negatives"``
-        Explicit (user, positive, negative) triples (LLMRec). Each epoch, every triple is
-        one more sample of its (user, positive), with sampled negatives like a row,
-        plus the BPR term ``-log sigmoid(pos - neg)`` of its explicit negative (whatever
-        ``loss``).
+        Explicit (user, positive, negative) triples (LLMRec). A triple whose (user,
+        positive) is a training row (as the augmenter's added rows are) adds the BPR
+        term ``-log sigmoid(pos - neg)`` of its explicit negative (whatever ``loss``)
+        to that row's sample, at the row's weight; any other triple is one more
+        sample of its (user, positive), of weight 1, with sampled negatives like a row.
 
     Row weights multiply each row's loss; rows of weight 0 are dropped, so augmented
     rows of weight 0 give exactly the model without them.

@@ -163,8 +163,9 @@ class SASRecRecommender(TorchRecommender):
     triple has no position in a sequence.
 
     **Rows.** Row weights multiply the loss of the position whose target the row is;
-    augmented rows (which enhancers add at the latest time) are part of the history
-    both when training and when serving. Rows of weight 0 are dropped. Early stopping
+    augmented rows are part of the history both when training and when serving
+    (:class:`~skllmers.LLMInteractionAugmenter` times them just before the user's
+    latest real row, so a sequence still ends with, and serves from, real history). Rows of weight 0 are dropped. Early stopping
     holds out the latest row of a share ``validation_fraction`` of the users.
 
     References

@@ -1,133 +1,242 @@
-"""LLMInteractionAugmenter: the three strategies, the fit_transform contract, cost, sklearn API."""
+"""LLMInteractionAugmenter: the strategies, order-free scoring, the fit-only contract, sklearn API."""
 
 import pickle
 
 import numpy as np
 import pandas as pd
 import pytest
-from _kie_doubles import Raising, recording_llm, topic_oracle
+from _kie_doubles import Raising, recording_llm
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import check_estimator
 
+from conftest import history_titles, preference_llm, scoring_oracle
 from skllmers import InteractionData
-from skllmers.interaction import LLMInteractionAugmenter
+from skllmers._text import format_history
+from skllmers.interaction import (
+    DEFAULT_JUDGE_TEMPLATE,
+    Denoise,
+    EmbeddingNeighbors,
+    LLMInteractionAugmenter,
+    LLMSelect,
+    _retrievers,
+)
 from skllmers.knowledge import LLMSummaryFeaturizer
 from skllmers.llm import LlamaCppLLM
 from skllmers.llm.testing import HashingEncoder, ScriptedLLM
 from skllmers.model_selection import LeaveLastOut
 from skllmers.recommenders import LightFMRecommender, PopularityRecommender
 
-
-def _second(prompt, options):
-    return options[min(1, len(options) - 1)]
-
-
-def _pick(position):
-    def chooser(prompt, options):
-        return options[min(position, len(options) - 1)]
-    return chooser
+_RANK = {"Jaws": -0.1, "Up": -0.5, "Ran": -0.9, "Fargo": -1.3, "Brazil": -1.7, "Heat": -2.1,
+         "Aliens": -2.3,
+         "Alien": -2.5}
 
 
-def _candidates_in(prompt):
-    block = prompt.split("Candidate items:\n", 1)[1].split("\n\n", 1)[0]
-    return block.splitlines()
+def _by_title(history, title):
+    """Fixed taste (history-free): Jaws best, then Up, Ran, ..., Alien worst."""
+    return _RANK.get(title, -3.0)
+
+
+def _per_byte(title):
+    """The likelihood score of ``_by_title``: log-probability per byte."""
+    return _RANK[title] / len(title.encode())
+
+
+def _history_taste(history, title):
+    """Likes titles sharing letters with the history; a title's own prior otherwise."""
+    prior = -(sum(i * ord(c) for i, c in enumerate(title, 1)) % 1009) / 1009  # no ties here
+    if not history:
+        return prior - 1.0
+    shared = len(set(title.lower()) & set("".join(history).lower()))
+    return -2.0 / (1 + shared) + 0.5 * prior
+
+
+def _taste_scorer(prompt, options):
+    """``_history_taste`` as a picklable ScriptedLLM scorer (plain answers only)."""
+    return [_history_taste(history_titles(prompt), option) for option in options]
 
 
 @pytest.fixture
-def catalogue():
-    """Eight items (two share a title), four users with timestamps."""
-    items = pd.DataFrame(
-        {"title": ["Alien", "Heat", "Alien", "Brazil", "Fargo", "Ran", "Up", "Jaws"],
-         "plot": ["space horror", "crime", "space remake", "satire", "crime", "war",
-                  "balloon", "shark"]},
-        index=pd.Index(list("abcdefgh"), name="item_id"),
-    )
-    rows = pd.DataFrame({
-        "user_id": [1, 1, 1, 2, 2, 3, 3, 3, 4, 4, 5],
-        "item_id": ["a", "b", "d", "a", "e", "b", "e", "f", "a", "d", "a"],
-        "t": [1, 2, 3, 1, 2, 1, 2, 3, 1, 2, 1],
-    })
-    return InteractionData.from_pandas(rows, items, time_col="t")
+def distinct(catalogue):
+    """``catalogue`` with no repeated title (item "c" is "Aliens")."""
+    items = catalogue.items.assign(title=lambda t: t["title"].where(t.index != "c", "Aliens"))
+    return InteractionData.from_pandas(catalogue.to_pandas(), items, time_col="timestamp",
+                                       rating_col="rating")
 
 
-# ---------------------------------------------------------------------- llm_select
-def test_llm_select_adds_flagged_weighted_unseen_candidates(catalogue):
+def _select(**params):
+    return LLMSelect(**{"scoring": "likelihood", **params})
+
+
+# ---------------------------------------------------------------------- LLMSelect
+def test_llm_select_adds_flagged_weighted_unseen_best_scored_items(catalogue):
     log = []
-    augmenter = LLMInteractionAugmenter(recording_llm(log), n_candidates=3, n_positive=2,
-                                        augmented_weight=0.25)
-    out = augmenter.fit_transform(catalogue)
+    augmenter = LLMInteractionAugmenter(
+        preference_llm(_by_title, log=log),
+        strategy=_select(n_candidates=4, n_positive=2, augmented_weight=0.25))
+    out = augmenter.fit_resample(catalogue)
     added = out.augmented_mask()
-    assert augmenter.n_added_ == added.sum() == 10  # 5 users x 2 rounds
+    assert augmenter.n_added_ == added.sum() == 10  # 5 users x 2
     assert len(out) == len(catalogue) + 10 and not added[:len(catalogue)].any()
     np.testing.assert_array_equal(out.row_weights()[added], 0.25)
     np.testing.assert_array_equal(out.row_weights()[~added], 1.0)
     seen = set(zip(catalogue.user_codes.tolist(), catalogue.item_codes.tolist(), strict=True))
     new = list(zip(out.user_codes[added].tolist(), out.item_codes[added].tolist(), strict=True))
     assert not seen & set(new) and len(set(new)) == 10
-    assert out.timestamps[added].min() == catalogue.timestamps.max()
-    # one prompt per user and round, each listing at most n_candidates numbered lines
-    prompts = [p for op, p in log if op == "choose"]
-    assert len(prompts) == 10
-    assert all(1 <= len(_candidates_in(p)) <= 3 for p in prompts)
-    assert _candidates_in(prompts[0])[0].startswith("1. ")
     edits = augmenter.edited_rows_
-    assert edits["role"].eq("positive").all() and len(edits) == 10
-    assert edits[["user_id", "item_id"]].apply(tuple, axis=1).tolist() == [
-        (catalogue.user_ids[u], catalogue.item_ids[i]) for u, i in new]
+    assert list(edits.columns) == ["user_id", "item_id", "role", "score", "retriever_rank"]
+    assert edits["role"].eq("positive").all()
+    candidates = augmenter.retriever_.candidates(np.arange(5), 4, catalogue.to_csr())
+    titles = catalogue.items["title"].to_numpy()
+    for user in range(5):
+        mine = edits[edits["user_id"] == catalogue.user_ids[user]]
+        offered = candidates[user]
+        best = sorted(offered, key=lambda code: -_per_byte(titles[code]))[:2]
+        assert catalogue.encode_items(mine["item_id"]).tolist() == best
+        # the score is the per-byte log-probability, the rank the retriever position
+        np.testing.assert_allclose(mine["score"], [_per_byte(titles[c]) for c in best])
+        assert mine["retriever_rank"].tolist() == [int(np.flatnonzero(offered == c)[0]) + 1
+                                                   for c in best]
+    # one prompt per user, the candidates never listed in it
+    prompts = {prompt for prompt, _ in log}
+    assert len(prompts) == 5
+    assert not any("Jaws" in p or "Candidate" in p for p in prompts)
 
 
-def test_repeated_titles_map_back_to_the_chosen_item(catalogue):
-    """Items "a" and "c" are both titled Alien: the numbered option decides which one."""
+def _shuffle_candidates(monkeypatch, seed):
+    original = _retrievers.PopularityRetriever.candidates
+
+    def shuffled(self, user_codes, n, exclude):
+        out = original(self, user_codes, n, exclude)
+        rng = np.random.default_rng(seed)
+        for row in out:
+            valid = row >= 0
+            row[valid] = rng.permutation(row[valid])
+        return out
+
+    monkeypatch.setattr(_retrievers.PopularityRetriever, "candidates", shuffled)
+
+
+@pytest.mark.parametrize("scoring", ["pmi", "likelihood", "yes"])
+def test_picks_do_not_depend_on_candidate_order_or_seed(distinct, monkeypatch, scoring):
+    def picks(random_state):
+        augmenter = LLMInteractionAugmenter(
+            preference_llm(_history_taste), random_state=random_state,
+            strategy=LLMSelect(n_candidates=5, n_positive=2, scoring=scoring,
+                               sample_negatives=True))
+        out = augmenter.fit_resample(distinct)
+        edits = augmenter.edited_rows_
+        return (edits[["user_id", "item_id", "role", "score"]].to_dict("list"),
+                out.artifacts["negatives"].tolist())
+
+    reference = picks(0)
+    assert picks(1) == reference
+    for seed in range(3):
+        _shuffle_candidates(monkeypatch, seed)
+        assert picks(0) == reference
+
+
+def test_a_pick_in_every_position_when_the_scores_say_so(catalogue):
+    """The old numbered choice picked by position; a score picks by the item."""
+    augmenter = LLMInteractionAugmenter(preference_llm(_by_title),
+                                        strategy=_select(n_candidates=5))
+    augmenter.fit(catalogue)
+    ranks = augmenter.edited_rows_["retriever_rank"]
+    assert ranks.nunique() > 1
+
+
+def test_repeated_titles_are_scored_once_and_the_seed_breaks_the_tie(catalogue):
+    """Items "a" and "c" are both titled Alien: they tie, and only the seed decides."""
     user3 = catalogue.take(np.flatnonzero(catalogue.user_ids[catalogue.user_codes] == 3))
-    for position in range(5):
-        llm = ScriptedLLM(chooser=_pick(position), name=f"pick{position}")
-        augmenter = LLMInteractionAugmenter(llm, n_candidates=5)
-        out = augmenter.fit_transform(user3)
-        offered = augmenter.retriever_.candidates([2], 5, user3.to_csr())[0]
-        assert out.item_codes[-1] == offered[position]
-    aliens = catalogue.encode_items(["a", "c"])
-    assert np.isin(aliens, offered).all()  # both Alien items were offered
-
-
-def test_options_are_distinct_even_with_repeated_titles(catalogue):
+    taste = {"Alien": -0.1}
     log = []
-    LLMInteractionAugmenter(recording_llm(log), n_candidates=8).fit(catalogue)
-    for _, prompt in log:
-        lines = _candidates_in(prompt)
-        assert len(set(lines)) == len(lines)
-    user3 = [p for _, p in log if "- Heat\n- Fargo\n- Ran\n" in p][0]
-    aliens = [line for line in _candidates_in(user3) if line.endswith(". Alien")]
-    assert len(aliens) == 2 and aliens[0] != aliens[1]
+    llm = preference_llm(lambda history, title: taste.get(title, -5.0), log=log)
+    picked = set()
+    for seed in range(12):
+        augmenter = LLMInteractionAugmenter(llm, strategy=_select(n_candidates=5),
+                                            random_state=seed)
+        out = augmenter.fit_resample(user3)
+        picked.add(out.item_ids[out.item_codes[-1]])
+    assert picked == {"a", "c"}
+    assert all(options.count("Alien") == 1 for _, options in log)
 
 
-def test_negatives_become_triples(catalogue):
+def test_scoring_modes_send_what_they_document(catalogue):
+    user1 = catalogue.take(np.flatnonzero(catalogue.user_ids[catalogue.user_codes] == 1))
+    for scoring, n_prompts in (("likelihood", 1), ("pmi", 2), ("yes", 5)):
+        log = []
+        augmenter = LLMInteractionAugmenter(preference_llm(_history_taste, log=log),
+                                            strategy=LLMSelect(n_candidates=5,
+                                                               scoring=scoring))
+        augmenter.fit(user1)
+        prompts = list(dict.fromkeys(prompt for prompt, _ in log))
+        assert len(prompts) == n_prompts, scoring
+        if scoring == "pmi":  # the same question with an empty history
+            assert [len(history_titles(p)) for p in prompts] == [3, 0]
+        if scoring == "yes":
+            offered = catalogue.items["title"].to_numpy()[
+                augmenter.retriever_.candidates([0], 5, user1.to_csr())[0]]
+            assert sorted(prompts) == sorted(
+                DEFAULT_JUDGE_TEMPLATE.format(history=format_history(["Alien", "Heat", "Brazil"]),
+                                              item=t)
+                for t in dict.fromkeys(offered))
+
+
+def test_pmi_removes_what_the_model_likes_for_anyone(catalogue):
+    """A model that finds "Up" likely for everyone: PMI picks by what the history adds."""
+    def biased(history, title):
+        if title == "Up":
+            return -0.2  # likely with or without a history
+        return _history_taste(history, title) - (5.0 if not history else 1.0)
+
+    def picks(scoring):
+        augmenter = LLMInteractionAugmenter(preference_llm(biased),
+                                            strategy=LLMSelect(n_candidates=8,
+                                                               scoring=scoring))
+        augmenter.fit(catalogue)
+        return augmenter.edited_rows_["item_id"].tolist()
+
+    assert set(picks("likelihood")) == {"g"}  # "Up" for everyone
+    assert "g" not in picks("pmi")
+
+
+def test_negatives_are_the_worst_scored_remaining_candidates(distinct):
     existing = np.array([[0, 0, 7]])
-    data = catalogue.with_artifacts(negatives=existing)
-    llm = ScriptedLLM(chooser=lambda prompt, options:
-                      options[-1] if "least" in prompt else options[0], name="first-last")
-    augmenter = LLMInteractionAugmenter(llm, n_candidates=4, n_positive=1,
-                                        sample_negatives=True)
-    out = augmenter.fit_transform(data)
+    data = distinct.with_artifacts(negatives=existing)
+    augmenter = LLMInteractionAugmenter(
+        preference_llm(_by_title), strategy=_select(n_candidates=5, n_positive=2,
+                                                    sample_negatives=True))
+    out = augmenter.fit_resample(data)
     triples = out.artifacts["negatives"]
-    assert augmenter.n_negatives_ == 5 and triples.shape == (6, 3)
+    assert augmenter.n_negatives_ == 10 and triples.shape == (11, 3)
     np.testing.assert_array_equal(triples[0], existing[0])
-    added = out.augmented_mask()
-    assert triples[1:, :2].tolist() == np.c_[out.user_codes[added], out.item_codes[added]].tolist()
-    seen = set(zip(data.user_codes.tolist(), data.item_codes.tolist(), strict=True))
-    assert all((u, n) not in seen and n != p for u, p, n in triples[1:].tolist())
-    assert (augmenter.edited_rows_["role"] == "negative").sum() == 5
-    assert len(out) == len(data) + 5  # negatives are not rows
+    titles = distinct.items["title"].to_numpy()
+    candidates = augmenter.retriever_.candidates(np.arange(5), 5, distinct.to_csr())
+    for user, row in enumerate(candidates):
+        ranked = sorted(row, key=lambda code: -_per_byte(titles[code]))
+        mine = triples[1:][triples[1:, 0] == user]
+        # best with worst, second best with second worst
+        assert mine[:, 1].tolist() == ranked[:2] and mine[:, 2].tolist() == ranked[::-1][:2]
+    assert (augmenter.edited_rows_["role"] == "negative").sum() == 10
+    assert len(out) == len(data) + 10  # negatives are not rows
+
+
+def test_sample_negatives_needs_two_candidates(catalogue):
+    augmenter = LLMInteractionAugmenter(
+        preference_llm(_by_title), strategy=LLMSelect(n_candidates=1, sample_negatives=True))
+    with pytest.raises(ValueError, match="n_candidates >= 2"):
+        augmenter.fit(catalogue)
 
 
 @pytest.mark.parametrize("retriever", ["popularity", "item_knn", "recommender"])
 def test_retrievers_propose_unseen_items(catalogue, retriever):
     if retriever == "recommender":
-        retriever = PopularityRecommender().fit(catalogue)
-    augmenter = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
-                                        retriever=retriever, n_candidates=3)
+        retriever = PopularityRecommender()
+    augmenter = LLMInteractionAugmenter(preference_llm(_by_title),
+                                        strategy=_select(retriever=retriever, n_candidates=3))
     augmenter.fit(catalogue)
     candidates = augmenter.retriever_.candidates(np.arange(5), 3, catalogue.to_csr())
     for user, row in enumerate(candidates):
@@ -137,42 +246,31 @@ def test_retrievers_propose_unseen_items(catalogue, retriever):
 
 
 def test_popularity_and_item_knn_rank_as_documented(catalogue):
-    popular = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
-                                      n_candidates=2).fit(catalogue).retriever_
+    popular = LLMInteractionAugmenter(preference_llm(_by_title),
+                                      strategy=_select(n_candidates=2)).fit(catalogue).retriever_
     # counts: a=4, b=2, d=2, e=2, f=1 -> user 3 (saw b, e, f) gets a, then d (lower code)
     codes = popular.candidates(catalogue.encode_users([3]), 2, catalogue.to_csr())[0]
     assert catalogue.item_ids[codes].tolist() == ["a", "d"]
-    knn = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
-                                  retriever="item_knn").fit(catalogue).retriever_
+    knn = LLMInteractionAugmenter(preference_llm(_by_title),
+                                  strategy=_select(retriever="item_knn")).fit(catalogue).retriever_
     # user 5 saw only "a"; "d" co-occurs with "a" for users 1 and 4 (b, e: once)
     codes = knn.candidates(catalogue.encode_users([5]), 1, catalogue.to_csr())[0]
     assert catalogue.item_ids[codes].tolist() == ["d"]
 
 
-def test_an_unfitted_recommender_is_rejected(catalogue):
-    from sklearn.exceptions import NotFittedError
-
-    with pytest.raises(NotFittedError):
-        LLMInteractionAugmenter(ScriptedLLM(), retriever=PopularityRecommender()).fit(catalogue)
-
-
 def test_failed_llm_calls_are_counted_not_guessed(catalogue):
-    def flaky(prompt, options):
-        if "Fargo" in prompt.split("Candidate items")[0]:  # users 2 and 3 saw Fargo
-            raise RuntimeError("model crashed")
-        return options[0]
-
-    llm = ScriptedLLM(chooser=flaky, name="flaky", on_error="skip", max_retries=0)
-    augmenter = LLMInteractionAugmenter(llm, n_candidates=2)
-    out = augmenter.fit_transform(catalogue)
+    llm = preference_llm(_by_title, on_error="skip", max_retries=0,
+                         fail_if=lambda prompt: "Fargo" in prompt)  # users 2 and 3 saw Fargo
+    augmenter = LLMInteractionAugmenter(llm, strategy=_select(n_candidates=2))
+    out = augmenter.fit_resample(catalogue)
     assert augmenter.n_failed_ == 2 and augmenter.n_added_ == 3
     assert len(out) == len(catalogue) + 3
 
 
 def test_user_fraction_samples_reproducibly(catalogue):
     def run(seed):
-        augmenter = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
-                                            n_candidates=2, user_fraction=0.4,
+        augmenter = LLMInteractionAugmenter(preference_llm(_by_title), user_fraction=0.4,
+                                            strategy=_select(n_candidates=2),
                                             random_state=seed)
         augmenter.fit(catalogue)
         return augmenter.edited_rows_["user_id"].tolist(), augmenter.n_users_sampled_
@@ -186,9 +284,9 @@ def test_user_fraction_samples_reproducibly(catalogue):
 # ---------------------------------------------------------------------- embedding
 def test_embedding_adds_the_nearest_unseen_items(catalogue):
     encoder = HashingEncoder(64)
-    augmenter = LLMInteractionAugmenter(encoder=encoder, strategy="embedding", n_positive=1,
-                                        max_history=5)
-    out = augmenter.fit_transform(catalogue)
+    augmenter = LLMInteractionAugmenter(encoder=encoder, max_history=5,
+                                        strategy=EmbeddingNeighbors(n_positive=1))
+    out = augmenter.fit_resample(catalogue)
     vectors = encoder.embed(catalogue.item_text().tolist())
     for user in range(catalogue.n_users):
         own = catalogue.item_codes[catalogue.user_codes == user]
@@ -196,16 +294,27 @@ def test_embedding_adds_the_nearest_unseen_items(catalogue):
         scores = vectors @ (profile / np.linalg.norm(profile))
         scores[own] = -np.inf
         added = out.item_codes[out.augmented_mask() & (out.user_codes == user)]
-        assert added.tolist() == [int(np.argmax(scores))]
+        assert len(added) == 1 and scores[added[0]] == scores.max()  # ties: the seed decides
     assert augmenter.encoder_ is encoder and augmenter.llm_stats_ == {}
+    assert augmenter.edited_rows_["score"].between(-1, 1).all()
 
 
 def test_embedding_skips_users_whose_items_have_no_text(small_data):
-    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(32), strategy="embedding")
-    out = augmenter.fit_transform(small_data)
+    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(32),
+                                        strategy=EmbeddingNeighbors())
+    out = augmenter.fit_resample(small_data)
     # user 3 saw only "d", which has no text; users 1 and 2 get the nearest unseen item
     assert sorted(out.user_ids[out.user_codes[out.augmented_mask()]]) == [1, 2]
     assert "added 2 rows for 2 of 3 sampled users" in augmenter._report()
+
+
+def test_the_defaults_fit(catalogue):
+    """No LLM needed: the default strategy embeds with the offline SentenceEncoder."""
+    augmenter = LLMInteractionAugmenter()
+    out = augmenter.fit_resample(catalogue)
+    assert isinstance(augmenter.strategy_, EmbeddingNeighbors)
+    assert augmenter.n_added_ == catalogue.n_users == out.augmented_mask().sum()
+    assert type(augmenter.encoder_).__name__ == "SentenceEncoder"
 
 
 # ---------------------------------------------------------------------- denoise
@@ -222,9 +331,9 @@ def noisy():
 
 
 def test_denoise_drops_the_least_plausible_rows(noisy, capsys):
-    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(256), strategy="denoise",
-                                        denoise_fraction=0.25, verbose=True)
-    out = augmenter.fit_transform(noisy)
+    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(256), verbose=True,
+                                        strategy=Denoise(fraction=0.25))
+    out = augmenter.fit_resample(noisy)
     assert augmenter.n_scored_ == 12 and augmenter.n_dropped_ == 3 and len(out) == 9
     assert "f" not in out.item_ids[out.item_codes].tolist()  # the cooking rows went
     assert augmenter.edited_rows_["role"].eq("dropped").all()
@@ -233,10 +342,10 @@ def test_denoise_drops_the_least_plausible_rows(noisy, capsys):
 
 
 def test_denoise_downweights_instead_of_dropping(noisy):
-    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(256), strategy="denoise",
-                                        denoise_fraction=0.25, denoise_action="downweight",
-                                        denoise_weight=0.1)
-    out = augmenter.fit_transform(noisy)
+    augmenter = LLMInteractionAugmenter(
+        encoder=HashingEncoder(256),
+        strategy=Denoise(fraction=0.25, action="downweight", weight=0.1))
+    out = augmenter.fit_resample(noisy)
     assert len(out) == len(noisy) and augmenter.n_downweighted_ == 3
     is_noise = noisy.item_ids[noisy.item_codes] == "f"
     np.testing.assert_allclose(out.row_weights()[is_noise], 0.1)
@@ -247,9 +356,9 @@ def test_denoise_keeps_each_users_best_row():
     items = pd.DataFrame({"text": ["space", "cooking", "ocean"]}, index=list("abc"))
     rows = pd.DataFrame({"user_id": [1, 1, 2, 2, 2], "item_id": list("ab" + "abc")})
     data = InteractionData.from_pandas(rows, items)
-    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(64), strategy="denoise",
-                                        denoise_fraction=1.0)
-    out = augmenter.fit_transform(data)
+    augmenter = LLMInteractionAugmenter(encoder=HashingEncoder(64),
+                                        strategy=Denoise(fraction=1.0))
+    out = augmenter.fit_resample(data)
     assert sorted(set(out.user_ids[out.user_codes])) == [1, 2]
     assert augmenter.n_dropped_ == 3
 
@@ -257,32 +366,32 @@ def test_denoise_keeps_each_users_best_row():
 def test_denoise_with_the_llm_scorer(noisy):
     log = []
 
-    def scorer(prompt, options):
-        log.append(prompt)
-        fits = "whisk" not in prompt.split('item "', 1)[1]
-        return np.log([0.9, 0.1]) if fits else np.log([0.1, 0.9])
+    def fits(history, title):
+        return np.log(0.1) if "whisk" in title else np.log(0.9)
 
-    llm = ScriptedLLM(scorer=scorer, name="judge")
-    augmenter = LLMInteractionAugmenter(llm, strategy="denoise", denoise_scorer="llm",
-                                        denoise_fraction=0.25, title_col="text")
-    out = augmenter.fit_transform(noisy)
-    assert len(log) == 12 and augmenter.n_dropped_ == 3
+    augmenter = LLMInteractionAugmenter(preference_llm(fits, log=log), title_col="text",
+                                        strategy=Denoise(scorer="llm", fraction=0.25))
+    out = augmenter.fit_resample(noisy)
+    prompts = [prompt for prompt, _ in log]
+    assert len(prompts) == 12 and augmenter.n_dropped_ == 3
     assert "f" not in out.item_ids[out.item_codes].tolist()
-    judged = [p for p in log if 'item "kitchen whisk dough"' in p]
+    judged = [p for p in prompts if 'item "kitchen whisk dough"' in p]
     assert len(judged) == 3
-    assert all("- kitchen whisk dough" not in p for p in judged)  # not in its own history
+    assert all("kitchen whisk dough" not in history_titles(p) for p in judged)  # not its own
+    np.testing.assert_allclose(augmenter.edited_rows_["score"], np.log(0.1 / 0.9))
 
 
 # ---------------------------------------------------------------------- contract
 def test_transform_returns_its_input_unchanged(catalogue):
     from sklearn.exceptions import NotFittedError
 
-    augmenter = LLMInteractionAugmenter(ScriptedLLM(chooser=_pick(0), name="first"),
-                                        n_candidates=2)
+    augmenter = LLMInteractionAugmenter(preference_llm(_by_title),
+                                        strategy=_select(n_candidates=2))
     with pytest.raises(NotFittedError):
         augmenter.transform(catalogue)
     augmented = augmenter.fit_transform(catalogue)
     assert len(augmented) > len(catalogue)
+    assert augmenter.fit_resample(catalogue).item_codes.tolist() == augmented.item_codes.tolist()
     assert augmenter.transform(catalogue) is catalogue
     assert clone(augmenter).fit(catalogue).transform(catalogue) is catalogue
 
@@ -305,8 +414,8 @@ class _Spy(TransformerMixin, BaseEstimator):
 def test_pipeline_augments_training_data_only(signal):
     data, truth, train, test = signal
     pipe = make_pipeline(
-        LLMInteractionAugmenter(topic_oracle(data, truth), n_candidates=5, user_fraction=0.1,
-                                random_state=0),
+        LLMInteractionAugmenter(scoring_oracle(data, truth), user_fraction=0.1,
+                                strategy=LLMSelect(n_candidates=5), random_state=0),
         _Spy(), PopularityRecommender(),
     ).fit(train)
     assert pipe[1].fit_lengths_ == [len(train) + 30, 30]
@@ -314,28 +423,43 @@ def test_pipeline_augments_training_data_only(signal):
     assert pipe[1].transform_lengths_ == [len(test), 0]
 
 
-@pytest.mark.parametrize("param, value, message", [
-    ("strategy", "augment", "strategy"),
-    ("n_positive", 0, "n_positive"),
-    ("n_candidates", 1.5, "n_candidates"),
-    ("user_fraction", 0.0, "user_fraction"),
-    ("denoise_fraction", 2.0, "denoise_fraction"),
-    ("denoise_action", "remove", "denoise_action"),
-    ("augmented_weight", 0, "augmented_weight"),
-    ("select_template", "{history} {rating}", "rating"),
-    ("retriever", "random", "retriever"),
+@pytest.mark.parametrize("params, message", [
+    ({"strategy": LLMSelect(n_positive=0)}, "n_positive"),
+    ({"strategy": LLMSelect(n_candidates=1.5)}, "n_candidates"),
+    ({"strategy": LLMSelect(scoring="choose")}, "scoring"),
+    ({"strategy": LLMSelect(retriever="random")}, "retriever"),
+    ({"strategy": LLMSelect(augmented_weight=0)}, "augmented_weight"),
+    ({"strategy": LLMSelect(augmented_rating="median")}, "augmented_rating"),
+    ({"strategy": LLMSelect(select_template="{history} {rating}")}, "rating"),
+    ({"strategy": LLMSelect(scoring="yes", judge_template="{history}!")}, None),
+    ({"strategy": Denoise(fraction=2.0)}, "fraction"),
+    ({"strategy": Denoise(action="remove")}, "action"),
+    ({"strategy": EmbeddingNeighbors(augmented_weight=-1.0)}, "augmented_weight"),
+    ({"user_fraction": 0.0}, "user_fraction"),
+    ({"max_history": 0}, "max_history"),
 ])
-def test_bad_parameters_raise_in_fit(catalogue, param, value, message):
-    augmenter = LLMInteractionAugmenter(ScriptedLLM()).set_params(**{param: value})
+def test_bad_parameters_raise_in_fit(catalogue, params, message):
+    augmenter = LLMInteractionAugmenter(preference_llm(_by_title), HashingEncoder(8),
+                                        **params)
+    if message is None:  # a template without {item} is allowed: every prompt is the same
+        augmenter.fit(catalogue)
+        return
     with pytest.raises(ValueError, match=message):
         augmenter.fit(catalogue)
 
 
-def test_llm_select_needs_an_llm(catalogue):
-    with pytest.raises(ValueError, match="needs an llm"):
-        LLMInteractionAugmenter().fit(catalogue)
-    with pytest.raises(TypeError, match="choose"):
-        LLMInteractionAugmenter(object()).fit(catalogue)
+def test_a_string_strategy_names_the_new_objects(catalogue):
+    with pytest.raises(TypeError, match=r"'llm_select' is now LLMSelect\(\.\.\.\)"):
+        LLMInteractionAugmenter(strategy="llm_select").fit(catalogue)
+
+
+def test_llm_strategies_need_an_llm_that_scores(catalogue):
+    with pytest.raises(ValueError, match="LLMSelect scores with an LLM, but llm=None"):
+        LLMInteractionAugmenter(strategy=LLMSelect()).fit(catalogue)
+    with pytest.raises(ValueError, match="Denoise"):
+        LLMInteractionAugmenter(strategy=Denoise(scorer="llm")).fit(catalogue)
+    with pytest.raises(InvalidParameterError, match="score_options"):
+        LLMInteractionAugmenter(object(), strategy=LLMSelect()).fit(catalogue)
 
 
 def _expected_failed_checks(estimator):
@@ -347,7 +471,11 @@ def _expected_failed_checks(estimator):
     }
 
 
-def test_sklearn_api_checks():
+@pytest.mark.parametrize("augmenter", [
+    LLMInteractionAugmenter(ScriptedLLM(), HashingEncoder(8), strategy=LLMSelect()),
+    LLMInteractionAugmenter(),
+])
+def test_sklearn_api_checks(augmenter):
     """scikit-learn's data-independent checks; the data checks need numeric 2-D arrays.
 
     ``check_estimator`` skips the augmenter (its input is an InteractionData, declared
@@ -355,7 +483,6 @@ def test_sklearn_api_checks():
     differs from scikit-learn's assumption is tested above
     (``test_transform_returns_its_input_unchanged``) and declared expected-to-fail.
     """
-    augmenter = LLMInteractionAugmenter(ScriptedLLM(), HashingEncoder(8))
     with pytest.warns(estimator_checks.SkipTestWarning, match="Can't test"):
         results = check_estimator(augmenter, expected_failed_checks=_expected_failed_checks(
             augmenter), on_fail=None)
@@ -367,17 +494,25 @@ def test_sklearn_api_checks():
                   "check_do_not_raise_errors_in_init_or_set_params",
                   "check_estimator_tags_renamed", "check_valid_tag_types"):
         getattr(estimator_checks, check)(type(augmenter).__name__, augmenter)
+    for strategy in (LLMSelect(), EmbeddingNeighbors(), Denoise()):
+        estimator_checks.check_parameters_default_constructible(type(strategy).__name__,
+                                                                strategy)
+        estimator_checks.check_get_params_invariance(type(strategy).__name__, strategy)
 
 
-def test_pickle_and_clone(catalogue):
-    augmenter = LLMInteractionAugmenter(ScriptedLLM(chooser=_second, name="second"),
-                                        n_candidates=3, random_state=0).fit(catalogue)
+def test_pickle_clone_and_nested_params(catalogue):
+    augmenter = LLMInteractionAugmenter(ScriptedLLM(scorer=_taste_scorer, name="taste"),
+                                        strategy=LLMSelect(n_candidates=3),
+                                        random_state=0).fit(catalogue)
     restored = pickle.loads(pickle.dumps(augmenter))
     pd.testing.assert_frame_equal(restored.edited_rows_, augmenter.edited_rows_)
     assert restored.transform(catalogue) is catalogue
-    assert augmenter.get_params()["llm__name"] == "second"  # GridSearchCV reaches the LLM
-    again = clone(augmenter).fit_transform(catalogue)
-    assert again.item_codes.tolist() == augmenter.fit_transform(catalogue).item_codes.tolist()
+    params = augmenter.get_params()
+    assert params["llm__name"] == "taste" and params["strategy__n_candidates"] == 3
+    again = clone(augmenter).set_params(strategy__n_candidates=4)
+    assert augmenter.strategy.n_candidates == 3 and again.strategy.n_candidates == 4
+    assert clone(augmenter).fit_resample(catalogue).item_codes.tolist() == \
+        augmenter.fit_resample(catalogue).item_codes.tolist()
 
 
 # ---------------------------------------------------------------------- with models
@@ -385,12 +520,14 @@ def _lightfm(**params):
     return LightFMRecommender(**{"n_factors": 32, "epochs": 20, "random_state": 0, **params})
 
 
-def test_beats_the_plain_model_on_text_signal_data(signal):
+@pytest.mark.parametrize("scoring", ["pmi", "yes"])
+def test_beats_the_plain_model_on_text_signal_data(signal, scoring):
     data, truth, train, test = signal
     base = _lightfm().fit(train).score(test)
     pipe = make_pipeline(
-        LLMInteractionAugmenter(topic_oracle(data, truth), n_candidates=20, n_positive=2,
-                                random_state=0),
+        LLMInteractionAugmenter(scoring_oracle(data, truth), random_state=0,
+                                strategy=LLMSelect(n_candidates=20, n_positive=2,
+                                                   scoring=scoring)),
         _lightfm(),
     ).fit(train)
     enhanced = pipe.score(test)
@@ -398,23 +535,23 @@ def test_beats_the_plain_model_on_text_signal_data(signal):
     assert enhanced > base + 0.01, (base, enhanced)
 
 
-def test_grid_search_sends_no_prompt_twice(signal, tmp_path):
+def test_grid_search_sends_no_call_twice(signal, tmp_path):
     data, truth, train, _ = signal
     small = train.take(np.flatnonzero(train.user_codes < 60))
     log = []
-    llm = topic_oracle(data, truth, name="grid", log=log, cache=tmp_path / "cache")
+    llm = scoring_oracle(data, truth, name="grid", log=log, cache=tmp_path / "cache")
     pipe = make_pipeline(
         LLMSummaryFeaturizer(llm, HashingEncoder(32), target="users", random_state=0),
-        LLMInteractionAugmenter(llm, n_candidates=5, random_state=0),
+        LLMInteractionAugmenter(llm, strategy=LLMSelect(n_candidates=5), random_state=0),
         _lightfm(n_factors=8, epochs=2),
     )
     grid = {"llmsummaryfeaturizer__n_components": [None, 4],
-            "llminteractionaugmenter__n_positive": [1, 2],
-            "llminteractionaugmenter__augmented_weight": [0.2, 1.0]}
+            "llminteractionaugmenter__strategy__n_positive": [1, 2],
+            "llminteractionaugmenter__strategy__augmented_weight": [0.2, 1.0]}
     search = GridSearchCV(pipe, grid, cv=LeaveLastOut(n_splits=2, random_state=0)).fit(small)
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    prompts = [p for _, p in log]
-    assert len(prompts) == len(set(prompts)) > 0
+    calls = [call for _, call in log]
+    assert len(calls) == len(set(calls)) > 0
     n_generate = sum(op == "generate" for op, _ in log)
     n_users = len(np.unique(small.user_codes))
     assert n_generate <= 3 * n_users  # two folds and the refit, each user once
@@ -423,8 +560,8 @@ def test_grid_search_sends_no_prompt_twice(signal, tmp_path):
 def test_fitted_pipeline_serves_without_the_llm(signal):
     data, truth, train, test = signal
     pipe = make_pipeline(
-        LLMInteractionAugmenter(topic_oracle(data, truth), n_candidates=5, user_fraction=0.2,
-                                random_state=0),
+        LLMInteractionAugmenter(scoring_oracle(data, truth), user_fraction=0.2,
+                                strategy=LLMSelect(n_candidates=5), random_state=0),
         _lightfm(n_factors=8, epochs=2),
     ).fit(train)
     before = pipe.predict(test)
@@ -435,13 +572,28 @@ def test_fitted_pipeline_serves_without_the_llm(signal):
     assert np.isfinite(pipe.score(test))
 
 
+def test_prompts_use_real_rows_only(catalogue):
+    def histories(data):
+        log = []
+        LLMInteractionAugmenter(recording_llm(log), strategy=_select(n_candidates=2)).fit(data)
+        return {tuple(history_titles(p)) for op, p in log if op == "score_options"}
+
+    once = LLMInteractionAugmenter(preference_llm(_by_title),
+                                   strategy=_select(n_candidates=2)).fit_resample(catalogue)
+    assert once.augmented_mask().sum() == 5
+    assert histories(once) == histories(catalogue)
+    assert ("Alien", "Heat", "Brazil") in histories(catalogue)  # user 1, oldest first
+
+
 def test_llama_cpp_smoke(catalogue, tiny_gguf):
-    """The real llama.cpp path: grammar-constrained choices are always catalogue items."""
+    """The real llama.cpp path: every candidate gets a finite log-probability."""
     llm = LlamaCppLLM(tiny_gguf, n_ctx=512, cache=None, verbose=0)
-    augmenter = LLMInteractionAugmenter(llm, n_candidates=4, sample_negatives=True,
-                                        max_history=3)
-    out = augmenter.fit_transform(catalogue)
+    augmenter = LLMInteractionAugmenter(llm, max_history=3,
+                                        strategy=LLMSelect(n_candidates=4,
+                                                           sample_negatives=True))
+    out = augmenter.fit_resample(catalogue)
     assert augmenter.n_added_ == 5 and augmenter.n_negatives_ == 5
-    assert augmenter.llm_stats_["calls"] == 10
+    assert augmenter.n_scored_ == 20 and np.isfinite(augmenter.edited_rows_["score"]).all()
+    assert augmenter.llm_stats_["calls"] == 5 + 1  # one prompt per user, one empty history
     triples = out.artifacts["negatives"]
     assert ((triples >= 0) & (triples < catalogue.n_items)).all()

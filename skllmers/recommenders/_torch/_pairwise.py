@@ -71,7 +71,10 @@ class PairwiseSampler:
     known : KnownPairs
         Pairs never drawn as negatives (all training rows, validation rows included).
     triples : ndarray (m, 3) or None
-        Explicit negatives; they train with weight 1.
+        Explicit negatives. A triple whose (user, positive) is a training row gives
+        that row's sample its explicit negative (at the row's weight, e.g. an
+        augmented row's ``augmented_weight``); any other triple is one more sample
+        of weight 1.
     loss : str
     n_negatives, batch_size : int
     device : torch.device
@@ -88,10 +91,11 @@ class PairwiseSampler:
         users, items, weights = rows.users, rows.items, rows.weights
         explicit = None
         if triples is not None and len(triples):
-            users = np.concatenate([users, triples[:, 0]])
-            items = np.concatenate([items, triples[:, 1]])
-            weights = np.concatenate([weights, np.ones(len(triples), np.float32)])
-            explicit = np.concatenate([np.full(len(rows), -1, np.int64), triples[:, 2]])
+            explicit, extra = _attach_triples(rows, triples)
+            users = np.concatenate([users, triples[extra, 0]])
+            items = np.concatenate([items, triples[extra, 1]])
+            weights = np.concatenate([weights, np.ones(len(extra), np.float32)])
+            explicit = np.concatenate([explicit, triples[extra, 2]])
         self._samples = (users, items, weights, explicit)
 
     def __len__(self) -> int:
@@ -136,6 +140,29 @@ class PairwiseSampler:
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+
+
+def _attach_triples(rows: TrainingRows, triples: np.ndarray):
+    """Explicit negative of each row's sample (-1: none), and the triples left over.
+
+    Each triple goes to one row of its (user, positive) pair, if the pair has a row
+    not yet given a triple, so a positive is never sampled twice for its triple.
+    """
+    explicit = np.full(len(rows), -1, np.int64)
+    keys = rows.users * rows.n_items + rows.items
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    wanted = triples[:, 0] * rows.n_items + triples[:, 1]
+    # The k-th triple of a pair takes the k-th row of that pair.
+    by_pair = np.argsort(wanted, kind="stable")
+    first = np.searchsorted(wanted[by_pair], wanted[by_pair], side="left")
+    occurrence = np.empty(len(triples), np.int64)
+    occurrence[by_pair] = np.arange(len(triples)) - first
+    start = np.searchsorted(sorted_keys, wanted, side="left")
+    stop = np.searchsorted(sorted_keys, wanted, side="right")
+    attached = start + occurrence < stop
+    explicit[order[start[attached] + occurrence[attached]]] = triples[attached, 2]
+    return explicit, np.flatnonzero(~attached)
 
 
 def pairwise_loss(kind: str, batch: PairwiseBatch, user_rows: torch.Tensor,
