@@ -145,14 +145,35 @@ def test_chat_template_wraps_the_prompt(tiny_chat_model_path):
     assert llm.identity()["params"]["chat_template_sha256"] is not None
 
 
-def test_raw_completion_is_the_default_even_with_a_template(tiny_chat_model_path):
+def test_the_chat_template_is_the_default(tiny_chat_model_path):
     llm = make_llm(tiny_chat_model_path)
+    assert llm.chat_format == "auto"
+    text, special = llm._prompt_text(llm._model("generate"), "Hello")
+    assert text.startswith("<|im_start|>user\nHello<|im_end|>") and special
+
+
+def test_chat_format_none_sends_raw_completions_even_with_a_template(tiny_chat_model_path):
+    llm = make_llm(tiny_chat_model_path, chat_format=None)
     assert llm._prompt_text(llm._model("generate"), "Hello") == ("Hello", False)
+    assert llm.identity()["params"]["chat_template_sha256"] is None
 
 
-def test_chat_without_a_template_is_a_clear_error(tiny_model_path):
-    with pytest.raises(ValueError, match="has no chat template"):
-        make_llm(tiny_model_path, chat_format="auto").generate(["Hello"])
+def test_auto_without_a_template_falls_back_to_raw_completion(tiny_model_path):
+    auto = make_llm(tiny_model_path, chat_format="auto")
+    raw = make_llm(tiny_model_path, chat_format=None)
+    assert auto._prompt_text(auto._model("generate"), "Hello") == ("Hello", False)
+    assert auto.generate(["Hello"]) == raw.generate(["Hello"])
+    assert auto.identity() == raw.identity()  # the same answers share the cache
+
+
+def test_raw_completion_puts_the_system_prompt_first(tiny_model_path):
+    llm = make_llm(tiny_model_path, system_prompt="Be brief.")
+    assert llm._prompt_text(llm._model("generate"), "Hello") == ("Be brief.\n\nHello", False)
+
+
+def test_chat_format_of_a_wrong_type_is_a_clear_error(tiny_model_path):
+    with pytest.raises(TypeError, match="chat_format must be 'auto', None or a Jinja"):
+        make_llm(tiny_model_path, chat_format=1).generate(["Hello"])
 
 
 def test_custom_chat_template_string(tiny_model_path):
