@@ -9,15 +9,16 @@ from pathlib import Path
 import numpy as np
 
 from ._base import BaseBackend, EmbeddingMixin, TextGenerationMixin, callable_name, l2_normalize
-from ._errors import ModelLoadError
 from ._batched import BatchedDecoder, DecodeRequest
+from ._errors import ModelLoadError
 from ._grammar import choice_grammar
 from ._model_files import file_fingerprint, gguf_metadata
 from ._truncation import fit_prompt_tokens
+from ._validation import check_texts
 
 DEFAULT_MAX_CONTEXT = 4096
 _POOLING_NAMES = ("mean", "cls", "last", "model")
-_ROLES = ("generate", "score", "embed", "batch")
+_ROLES = ("generate", "score", "embed", "batch", "vocab")
 _BATCHED_OPERATIONS = ("generate", "choose")
 _MAX_PARALLEL = 256
 
@@ -377,6 +378,8 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             raise ValueError(f"Unknown model role {role!r}.")
         if role == "batch":
             return BatchedDecoder(self._model("generate"), self.n_parallel, self.n_batch)
+        if role == "vocab":
+            return self._load_vocabulary()
         threads = self._threads()
         options = {
             "n_gpu_layers": self.n_gpu_layers,
@@ -408,6 +411,59 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 "llama-cpp-python version supports; on a GPU, try a smaller n_gpu_layers "
                 "or n_ctx."
             ) from error
+
+    def _load_vocabulary(self):
+        import llama_cpp
+
+        path = self._model_file()
+        try:
+            return llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=self.verbose >= 2)
+        except Exception as error:
+            raise ModelLoadError(
+                f"llama.cpp could not read the vocabulary of {str(path)!r} "
+                f"({type(error).__name__}: {error})."
+            ) from error
+
+    def count_tokens(self, texts, *, as_prompt=True):
+        """Number of tokens of each text, without running the model.
+
+        Only the vocabulary is read (or the generation model's, if already
+        loaded). Used by :class:`DryRunLLM` to count what a fit would send.
+
+        Parameters
+        ----------
+        texts : list of str
+        as_prompt : bool, default=True
+            Count each text as a prompt reaches the model: wrapped in the
+            chat template (see ``chat_format``), with the system prompt and
+            the BOS token, before any truncation. ``False`` counts the bare
+            text (e.g. an option's continuation tokens).
+
+        Returns
+        -------
+        counts : list of int
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from skllmers.llm import LlamaCppLLM, make_tiny_llama_gguf
+        >>> path = make_tiny_llama_gguf(tempfile.mkdtemp() + "/tiny.gguf")
+        >>> llm = LlamaCppLLM(path, cache=None, verbose=0)
+        >>> llm.count_tokens(["ab", ""], as_prompt=False)
+        [2, 0]
+        >>> llm.stats()["calls"]
+        0
+        """
+        texts = check_texts(texts, "texts")
+        loaded = self._runtime().models.get("generate")
+        vocabulary = loaded[1] if loaded is not None else self._model("vocab")
+        if not as_prompt:
+            return [len(vocabulary.tokenize(t.encode("utf-8"), add_bos=False)) for t in texts]
+        counts = []
+        for text in texts:
+            wrapped, tokenize = self._tokenize_prompt(vocabulary, text)
+            counts.append(len(tokenize(wrapped)))
+        return counts
 
     # ------------------------------------------------------------- computing
     def _compute(self, operation, payloads, report):
