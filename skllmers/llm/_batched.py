@@ -144,6 +144,8 @@ class BatchedDecoder:
 
         if not requests:
             return []
+        if any(not request.tokens for request in requests):
+            raise ValueError("Every request needs at least one prompt token.")
         self._ensure_context(requests)
         ctx = self._context.ctx
         memory = llama_cpp.llama_get_memory(ctx)
@@ -182,7 +184,13 @@ class BatchedDecoder:
         return answers
 
     def _decode(self, ctx, active):
-        """One ``llama_decode``: each generating sequence's last token, then prompt chunks."""
+        """One ``llama_decode``: prompt chunks of the newly admitted sequences, if any,
+        else the last token of every generating sequence.
+
+        Prompt tokens never share a decode with generated ones: llama.cpp would
+        split such a batch into uneven micro-batches, and a sequence's tokens
+        would meet other matrix shapes than one at a time.
+        """
         import llama_cpp
 
         token, pos, n_seq_id, seq_ids, logits = self._views
@@ -205,17 +213,17 @@ class BatchedDecoder:
 
         for sequence in active:
             sequence.batch_row = -1
-            if sequence.next_token is not None:
-                add(sequence, [sequence.next_token], True)
-                sequence.next_token = None
-        for sequence in active:
+        reading = [sequence for sequence in active if sequence.pending]
+        for sequence in reading:
             room = self.n_batch - n_tokens
-            if not sequence.pending or room <= 0:
-                continue
+            if room <= 0:
+                break
             chunk, sequence.pending = sequence.pending[:room], sequence.pending[room:]
             add(sequence, chunk, not sequence.pending)
-        if n_tokens == 0:
-            raise RuntimeError("The batched decoder has nothing to decode (empty prompt).")
+        if not reading:
+            for sequence in active:
+                add(sequence, [sequence.next_token], True)
+                sequence.next_token = None
         self._batch.n_tokens = n_tokens
         status = llama_cpp.llama_decode(ctx, self._batch)
         if status != 0:
