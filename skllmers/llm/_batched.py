@@ -12,8 +12,12 @@ random stream), built as ``Llama.generate`` builds its sampler.
 Why one stream per sequence rather than a unified cache: in a unified cache
 a sequence's cells sit after those of the others, so attention adds its
 terms in another order and greedy answers drift from one-at-a-time decoding
-at near-ties (measured with SmolLM2: 2 of 8 answers differed). With a
-stream per sequence they are equal.
+at near-ties (SmolLM2, 8 prompts: 2 answers differed; with a stream each,
+none). The matrix products still see several rows at once, and llama.cpp's
+CPU kernels for some quantisation types (the repacked ones, e.g. Q4_K) round
+a row differently then: an answer can take another token at a near-tie and
+go on differently from there (benchmarks/results/llm_batched*.md counts how
+often).
 """
 
 import ctypes

@@ -102,13 +102,20 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
     n_batch : int, default=512
         Tokens evaluated per llama.cpp batch.
     n_parallel : int, default=1
-        Prompts of :meth:`generate` and :meth:`choose_many` decoded together
-        in one llama.cpp batch (sequences of a shared KV cache, each with its
-        own sampler and grammar); several times faster than one at a time on
-        CPU and GPU alike. Greedy answers are those of ``n_parallel=1`` (up
-        to floating-point ties), so the cache is shared across values. The KV
-        cache is sized to the ``n_parallel`` longest prompts of a call plus
-        ``max_tokens`` each.
+        Prompts of :meth:`generate` and :meth:`choose_many` decoded together:
+        one llama.cpp batch carries the next token of up to ``n_parallel``
+        sequences (each in its own stream of one KV cache, with its own
+        sampler and grammar), and a finished sequence's slot takes the next
+        prompt. It pays where the hardware has spare compute per weight read:
+        on a GPU, and on a CPU for the quantisation types llama.cpp has batched
+        kernels for (measured on 2 CPU cores: Qwen2.5-1.5B Q4_K_M several
+        times faster at 8 sequences, SmolLM2 Q4_1 no faster; see
+        ``benchmarks/bench_llm.py --batched``). Greedy answers are those of
+        ``n_parallel=1`` except at floating-point near-ties, where batched
+        matrix kernels may round differently and the answer continues with
+        another token; the cache does not tell them apart. Memory: one KV
+        stream per sequence, sized to the longest prompt of a call plus
+        ``max_tokens``.
     temperature : float, default=0.0
         Sampling temperature; 0 is greedy (deterministic).
     max_tokens : int, default=128
