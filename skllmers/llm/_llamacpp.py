@@ -106,11 +106,11 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         one llama.cpp batch carries the next token of up to ``n_parallel``
         sequences (each in its own stream of one KV cache, with its own
         sampler and grammar), and a finished sequence's slot takes the next
-        prompt. It pays where the hardware has spare compute per weight read:
-        on a GPU, and on a CPU for the quantisation types llama.cpp has batched
-        kernels for (measured on 2 CPU cores: Qwen2.5-1.5B Q4_K_M several
-        times faster at 8 sequences, SmolLM2 Q4_1 no faster; see
-        ``benchmarks/bench_llm.py --batched``). Greedy answers are those of
+        prompt. It pays where the hardware has spare compute per weight read,
+        as on a GPU; on CPU cores a token costs about as much alone as in a
+        batch (measured on 2 cores, ``benchmarks/bench_llm.py --batched``:
+        one thread gains nothing, two threads 1.0x-1.5x for Qwen2.5-1.5B
+        Q4_K_M at 8-16 sequences, 1.8x for SmolLM2). Greedy answers are those of
         ``n_parallel=1`` except at floating-point near-ties, where batched
         matrix kernels may round differently and the answer continues with
         another token; the cache does not tell them apart. Memory: one KV
