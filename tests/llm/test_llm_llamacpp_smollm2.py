@@ -122,7 +122,7 @@ def test_embeddings_of_the_instruct_model(smollm2):
 # ------------------------------------------------------------ batched decoding
 def test_batched_greedy_generation_equals_one_at_a_time(smollm2_path, smollm2):
     one_at_a_time = smollm2.generate(PROMPTS)
-    for n_parallel in (2, 4):
+    for n_parallel in (3,):  # 9 prompts: each slot is refilled twice
         batched = make_llm(smollm2_path, n_parallel=n_parallel)
         assert batched.generate(PROMPTS) == one_at_a_time
         assert batched.stats()["calls"] == len(PROMPTS)
