@@ -15,6 +15,8 @@ Backends
 :class:`PrecomputedVectors`
     Vectors computed elsewhere (e.g. a provider's embeddings), keyed by item or
     user id, passed as ``encoder=`` in place of a text encoder.
+:class:`DryRunLLM`
+    counts the prompts and tokens a fit would send to an LLM, calling none.
 :mod:`skllmers.llm.testing`
     :class:`~skllmers.llm.testing.ScriptedLLM` and
     :class:`~skllmers.llm.testing.HashingEncoder`, deterministic model-free
@@ -62,6 +64,7 @@ sentence-transformers model into a GGUF embedding model for llama.cpp.
 from . import testing
 from ._bert_gguf import convert_sentence_transformer_to_gguf
 from ._cache import LLMCache, default_cache_dir
+from ._dry_run import DryRunLLM
 from ._encoder import SentenceEncoder
 from ._errors import LLMCallError, ModelLoadError, PromptTruncatedWarning
 from ._llamacpp import LlamaCppLLM
@@ -72,6 +75,7 @@ from ._tiny_model import CHATML_TEMPLATE, make_tiny_llama_gguf
 __all__ = [
     "APIKey",
     "CHATML_TEMPLATE",
+    "DryRunLLM",
     "LLMCache",
     "LLMCallError",
     "LlamaCppLLM",

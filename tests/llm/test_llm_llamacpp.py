@@ -145,14 +145,35 @@ def test_chat_template_wraps_the_prompt(tiny_chat_model_path):
     assert llm.identity()["params"]["chat_template_sha256"] is not None
 
 
-def test_raw_completion_is_the_default_even_with_a_template(tiny_chat_model_path):
+def test_the_chat_template_is_the_default(tiny_chat_model_path):
     llm = make_llm(tiny_chat_model_path)
+    assert llm.chat_format == "auto"
+    text, special = llm._prompt_text(llm._model("generate"), "Hello")
+    assert text.startswith("<|im_start|>user\nHello<|im_end|>") and special
+
+
+def test_chat_format_none_sends_raw_completions_even_with_a_template(tiny_chat_model_path):
+    llm = make_llm(tiny_chat_model_path, chat_format=None)
     assert llm._prompt_text(llm._model("generate"), "Hello") == ("Hello", False)
+    assert llm.identity()["params"]["chat_template_sha256"] is None
 
 
-def test_chat_without_a_template_is_a_clear_error(tiny_model_path):
-    with pytest.raises(ValueError, match="has no chat template"):
-        make_llm(tiny_model_path, chat_format="auto").generate(["Hello"])
+def test_auto_without_a_template_falls_back_to_raw_completion(tiny_model_path):
+    auto = make_llm(tiny_model_path, chat_format="auto")
+    raw = make_llm(tiny_model_path, chat_format=None)
+    assert auto._prompt_text(auto._model("generate"), "Hello") == ("Hello", False)
+    assert auto.generate(["Hello"]) == raw.generate(["Hello"])
+    assert auto.identity() == raw.identity()  # the same answers share the cache
+
+
+def test_raw_completion_puts_the_system_prompt_first(tiny_model_path):
+    llm = make_llm(tiny_model_path, system_prompt="Be brief.")
+    assert llm._prompt_text(llm._model("generate"), "Hello") == ("Be brief.\n\nHello", False)
+
+
+def test_chat_format_of_a_wrong_type_is_a_clear_error(tiny_model_path):
+    with pytest.raises(TypeError, match="chat_format must be 'auto', None or a Jinja"):
+        make_llm(tiny_model_path, chat_format=1).generate(["Hello"])
 
 
 def test_custom_chat_template_string(tiny_model_path):
@@ -481,3 +502,82 @@ def test_scores_when_prompt_and_option_merge_at_the_boundary(tiny_model_path):
     # "Answer: " + "yes" tokenises the space into the option's first token.
     scores = make_llm(tiny_model_path).score_options("Answer: ", ["yes", "no"])
     assert np.isfinite(scores).all() and np.all(scores < 0)
+
+
+# ------------------------------------------------------------ batched decoding
+def test_batched_generation_equals_one_at_a_time_on_byte_tokens(tiny_model_path):
+    prompts = _multibyte_prompts(3)[:6] + ["", "Why?"]
+    expected = make_llm(tiny_model_path, max_tokens=12).generate(prompts)
+    batched = make_llm(tiny_model_path, max_tokens=12, n_parallel=3)
+    assert batched.generate(prompts) == expected
+    model = batched._model("batch")
+    assert model.n_parallel == 3 and model.cells_per_sequence % 256 == 0
+
+
+def test_batched_generation_of_prompts_truncated_near_the_context_size(tiny_model_path):
+    n_ctx, max_tokens = 256, 32
+    prompts = _multibyte_prompts(30)
+    one = make_llm(tiny_model_path, n_ctx=n_ctx, max_tokens=max_tokens, max_retries=0)
+    batched = make_llm(
+        tiny_model_path, n_ctx=n_ctx, max_tokens=max_tokens, max_retries=0, n_parallel=4
+    )
+    with pytest.warns(PromptTruncatedWarning, match="10 prompt"):
+        expected = one.generate(prompts)
+    with pytest.warns(PromptTruncatedWarning, match="10 prompt"):
+        assert batched.generate(prompts) == expected
+    assert batched.stats()["truncated"] == 10
+
+
+def test_batched_choice_among_a_thousand_items(tiny_model_path):
+    catalogue = [f"Movie number {i}" for i in range(1000)]
+    prompts = [f"Best movie for user {i}?" for i in range(5)]
+    llm = make_llm(tiny_model_path, temperature=1.0)
+    expected = llm.choose_many(prompts, catalogue)
+    batched = make_llm(tiny_model_path, temperature=1.0, n_parallel=2)
+    assert batched.choose_many(prompts, catalogue) == expected
+
+
+def test_batched_prompts_longer_than_one_batch(tiny_model_path):
+    prompts = ["watched item " * 90, "short"]  # 270 tokens > n_batch=64
+    expected = make_llm(tiny_model_path, n_batch=64).generate(prompts)
+    assert make_llm(tiny_model_path, n_batch=64, n_parallel=2).generate(prompts) == expected
+
+
+def test_batched_decoding_refuses_an_empty_prompt():
+    from skllmers.llm._batched import BatchedDecoder, DecodeRequest
+
+    decoder = BatchedDecoder.__new__(BatchedDecoder)  # no model needed to check requests
+    with pytest.raises(ValueError, match="at least one prompt token"):
+        decoder.generate([DecodeRequest([], 4)], 0.0, 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (0, ValueError, "between 1 and 256"),
+        (1000, ValueError, "between 1 and 256"),
+        (2.0, TypeError, "an int >= 1"),
+        (True, TypeError, "an int >= 1"),
+    ],
+)
+def test_bad_n_parallel_is_a_clear_error(tiny_model_path, value, error, message):
+    with pytest.raises(error, match=message):
+        make_llm(tiny_model_path, n_parallel=value).generate(["hi"])
+
+
+def test_batched_chunks_hold_several_batches(tiny_model_path):
+    llm = make_llm(tiny_model_path, n_parallel=4)
+    assert llm._chunk_size("generate", 100, in_process=True) == 16
+    assert llm._chunk_size("choose", 100, in_process=True) == 16
+    assert llm._chunk_size("score_options", 100, in_process=True) == 1
+    assert make_llm(tiny_model_path)._chunk_size("generate", 100, in_process=True) == 1
+
+
+def test_batched_backend_pickles_and_clones_without_its_context(tiny_model_path):
+    llm = make_llm(tiny_model_path, n_parallel=3)
+    first = llm.generate(["a", "b", "c", "d"])
+    assert set(llm._runtime().models) == {"generate", "batch"}
+    restored = pickle.loads(pickle.dumps(llm))
+    assert restored.generate(["a", "b", "c", "d"]) == first
+    assert clone(llm).get_params()["n_parallel"] == 3
+    assert llm.identity() == make_llm(tiny_model_path).identity()  # answers are shared
