@@ -311,6 +311,10 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
             raise ValueError(f"pooling must be one of {_POOLING_NAMES}; got {self.pooling!r}.")
         if self.max_tokens is None or int(self.max_tokens) < 1:
             raise ValueError(f"max_tokens must be a positive integer; got {self.max_tokens!r}.")
+        if not (isinstance(self.temperature, numbers.Real) and self.temperature >= 0):
+            # llama.cpp reads a negative temperature as "sample the raw distribution"
+            raise ValueError(f"temperature must be a number >= 0 (0 is greedy); got "
+                             f"{self.temperature!r}.")
         if isinstance(self.n_parallel, bool) or not isinstance(self.n_parallel, numbers.Integral):
             raise TypeError(f"n_parallel must be an int >= 1; got {self.n_parallel!r}.")
         if not 1 <= self.n_parallel <= _MAX_PARALLEL:
