@@ -33,11 +33,11 @@ from collections import Counter
 
 import numpy as np
 import pandas as pd
-from sklearn.pipeline import make_pipeline
 
 from skllmers import InteractionData, LLMSummaryFeaturizer
 from skllmers.datasets import load_movielens, make_text_signal
 from skllmers.knowledge import DEFAULT_ITEM_TEMPLATE, DEFAULT_USER_TEMPLATE
+from skllmers.pipeline import make_pipeline
 from skllmers.recommenders import LightFMRecommender
 
 
@@ -149,7 +149,7 @@ def main(argv=None):
     user = args.user if args.user is not None else data.user_ids[0]
     if args.user is not None and data.user_ids.dtype.kind in "iu":
         user = int(user)
-    top = model[-1].recommend([user], k=1)
+    top = model.recommend([user], k=1)
     item, score = top["item_id"].iloc[0], top["score"].iloc[0]
     summaries = featurizer.summaries_.set_index(["kind", "id"])["summary"]
     title = data.items.at[item, "title"]

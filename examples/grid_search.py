@@ -33,13 +33,13 @@ import warnings
 
 import pandas as pd
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
 
 from skllmers import GuidanceRegularizer, LLMEmbeddingInitializer
 from skllmers.datasets import load_movielens, make_text_signal
 from skllmers.llm import LLMCache, default_cache_dir
 from skllmers.metrics import make_rank_scorer
 from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
+from skllmers.pipeline import make_pipeline
 from skllmers.recommenders import BPRRecommender
 
 

@@ -27,12 +27,12 @@ import argparse
 import warnings
 
 import pandas as pd
-from sklearn.pipeline import make_pipeline
 
 from skllmers import LLMEmbeddingInitializer
 from skllmers.datasets import load_movielens, make_text_signal
 from skllmers.metrics import evaluate, paired_test, per_user_scores
 from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
+from skllmers.pipeline import make_pipeline
 from skllmers.recommenders import BPRRecommender
 
 
@@ -88,7 +88,7 @@ def main(argv=None):
 
     # Serving: the Pipeline's last step recommends; the encoder is not needed any more.
     user = test.user_ids[test.user_codes[0]]
-    top = enhanced[-1].recommend([user], k=5)
+    top = enhanced.recommend([user], k=5)
     titles = data.items["title"].reindex(top["item_id"]).to_numpy()
     print(f"top 5 for user {user}:")
     print(top.assign(title=titles)[["rank", "item_id", "title", "score"]]

@@ -107,7 +107,6 @@ def main(argv=None):
     # Imported here so that the message above comes at once, with no heavy import.
     import llama_cpp
     import pandas as pd
-    from sklearn.pipeline import make_pipeline
 
     from skllmers import LLMInteractionAugmenter, LLMSummaryFeaturizer
     from skllmers.datasets import make_text_signal
@@ -115,6 +114,7 @@ def main(argv=None):
     from skllmers.llm import LlamaCppLLM
     from skllmers.metrics import evaluate
     from skllmers.model_selection import DroppedTestRowsWarning, LeaveLastOut
+    from skllmers.pipeline import make_pipeline
     from skllmers.recommenders import LightFMRecommender
 
     llm = LlamaCppLLM(

@@ -357,7 +357,12 @@ class BaseBackend(BaseEstimator):
                     raise
                 report.retries += 1
             else:
-                return values
+                try:
+                    return _checked_values(operation, values)
+                except ValueError:
+                    if attempt == attempts - 1:
+                        raise
+                    report.retries += 1
 
     def _give_up(self, operation, payload, error, report):
         attempts = self.max_retries + 1
@@ -387,6 +392,19 @@ class BaseBackend(BaseEstimator):
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _checked_values(operation, values):
+    """``values``, or a ``ValueError`` for a result that must never be cached.
+
+    A vector with NaN or infinite entries is a failed call, not an answer: cached, it
+    would look like a skipped input forever.
+    """
+    if operation == "embed":
+        for value in values:
+            if value is not None and not np.isfinite(np.asarray(value, dtype=np.float64)).all():
+                raise ValueError("the encoder returned a vector with NaN or infinite entries")
+    return values
 
 
 def _warn_once(message):
