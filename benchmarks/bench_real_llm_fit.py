@@ -72,8 +72,8 @@ def main():
         "cached_stats": second_stats, "example_summaries": example,
     }
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"real_llm_fit_{Path(args.model).stem}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2, default=str))
+    stem = f"real_llm_fit_{Path(args.model).stem}"  # the stem has dots: no with_suffix
+    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2, default=str))
     lines = [
         f"# LLMSummaryFeaturizer(target='both') with {result['model']}",
         "",
@@ -89,7 +89,7 @@ def main():
         f"- an item summary: {example['item']!r}",
         f"- a user profile: {example['user']!r}",
     ]
-    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
