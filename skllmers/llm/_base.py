@@ -394,6 +394,16 @@ class BaseBackend(BaseEstimator):
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+def operation_params(by_operation, operation):
+    """The output parameters of ``operation``; all of them merged when it is None."""
+    if operation is None:
+        merged = {}
+        for params in by_operation.values():
+            merged.update(params)
+        return merged
+    return by_operation[operation]
+
+
 def _checked_values(operation, values):
     """``values``, or a ``ValueError`` for a result that must never be cached.
 

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ._base import BaseBackend, EmbeddingMixin, TextGenerationMixin, callable_name, l2_normalize
+from ._base import (
+    BaseBackend,
+    EmbeddingMixin,
+    TextGenerationMixin,
+    callable_name,
+    l2_normalize,
+    operation_params,
+)
 from ._batched import BatchedDecoder, DecodeRequest
 from ._errors import ModelLoadError
 from ._grammar import choice_grammar
@@ -352,12 +359,7 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 "normalize": bool(self.normalize),
             },
         }
-        if operation is None:
-            merged = {}
-            for params in by_operation.values():
-                merged.update(params)
-            return merged
-        return by_operation[operation]
+        return operation_params(by_operation, operation)
 
     # --------------------------------------------------------------- loading
     def _load_signature(self, role):

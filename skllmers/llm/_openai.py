@@ -26,6 +26,7 @@ from ._base import (
     TextGenerationMixin,
     _describe_payload,
     l2_normalize,
+    operation_params,
 )
 from ._cache import make_key
 from ._errors import LLMCallError
@@ -457,12 +458,7 @@ class OpenAICompatibleLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
                 "normalize": bool(self.normalize),
             },
         }
-        if operation is None:
-            merged = {}
-            for params in by_operation.values():
-                merged.update(params)
-            return merged
-        return by_operation[operation]
+        return operation_params(by_operation, operation)
 
     # ------------------------------------------------------------------ HTTP
     def _url(self, path):
