@@ -336,7 +336,7 @@ class Bench:
                     if config.get("enhancers"):
                         self.cell(spec, model, config, seed, TEST, train, test, row=row,
                                   control=SHUFFLED)
-            if args.cold:
+            if args.cold and seed in args.seeds[:args.cold_seeds]:
                 self.run_cold(spec, data, tuned, seed)
 
     def run_cold(self, spec, data, tuned, seed):
@@ -442,6 +442,9 @@ def parse_args(argv=None):
                         help="number of seeds, or a comma-separated list")
     parser.add_argument("--no-cold", dest="cold", action="store_false",
                         help="skip the cold-item regime")
+    parser.add_argument("--cold-seeds", type=int, default=None, metavar="N",
+                        help="run the cold-item regime on the first N seeds only "
+                        "(default: all)")
     parser.add_argument("--model", dest="gguf", metavar="PATH.gguf",
                         help="a llama.cpp model for the generative LLM steps (default: "
                         "encoder-only enhancers, no LLM)")
@@ -470,7 +473,8 @@ def config_of(args, bench) -> dict:
         "datasets": {name: DATASETS[name].description for name in args.datasets},
         "text_columns": {name: list(DATASETS[name].text_columns) for name in args.datasets},
         "models": args.models, "enhancers": args.enhancers, "seeds": args.seeds,
-        "cold": args.cold, "threads": args.threads,
+        "cold": args.cold, "cold_seeds": args.seeds[:args.cold_seeds] if args.cold else [],
+        "threads": args.threads,
         "split": "LeaveLastOut(n=1, drop_unseen=True, random_state=seed): each user's "
                  "last interaction by time held out, ties broken by the seed",
         "validation": "LeaveLastOut(random_state=first seed) on the first seed's "
