@@ -325,6 +325,7 @@ def markdown(means, tests, goal, bench, config) -> str:
             lines += ["", f"{int(cold['n_users'].max())} test users per seed.", ""]
         table = tests[tests["dataset"] == dataset] if len(tests) else tests
         if len(table):
+            lines += summary_lines(table)
             lines += [f"### Paired tests (Wilcoxon over users, Holm over all "
                       f"{int(table['holm_family'].iloc[0])} tests of {dataset})", "",
                       "| regime | pipeline | against | n | mean | baseline | ratio "
@@ -352,6 +353,39 @@ def markdown(means, tests, goal, bench, config) -> str:
         if "model" not in skip:
             lines.append(f"- data set `{skip['dataset']}` skipped: {skip['reason']}")
     return "\n".join(lines) + "\n"
+
+
+def _ratio(table, pipeline, regime, against) -> str:
+    match = table[(table["pipeline"] == pipeline) & (table["regime"] == regime)
+                  & (table["against"] == against)]
+    if match.empty or pd.isna(match.iloc[0]["ratio"]):
+        return ""
+    r = match.iloc[0]
+    return f"{r['ratio']:.3f}{' *' if r['p_holm'] < GOAL_P else ''}"
+
+
+def summary_lines(table: pd.DataFrame) -> list[str]:
+    """One line per text pipeline: its NDCG@10 ratios to each baseline in each regime
+    (``*``: Holm p < 0.05); the shuffled column is the shuffled control's ratio to the
+    own base (no lift left there = the lift is semantic)."""
+    lines = ["### Summary: NDCG@10 ratios (* Holm p < 0.05)", "",
+             "| pipeline | vs own base | shuffled vs own base | vs shuffled | vs best plain "
+             "| long-tail users vs own base | long-tail items vs own base | cold: vs "
+             "text-kNN | cold: vs shuffled |", "|:--|--:|--:|--:|--:|--:|--:|--:|--:|"]
+    for pipeline in dict.fromkeys(table.loc[table["against"] != "random", "pipeline"]):
+        own = table[(table["pipeline"] == pipeline) & (table["regime"] == "all users")
+                    & (table["against"] == "own base")]
+        shuffled = "" if own.empty or pd.isna(own.iloc[0].get("shuffled_ratio")) else \
+            f"{own.iloc[0]['shuffled_ratio']:.3f}"
+        lines.append("| " + " | ".join([
+            pipeline, _ratio(table, pipeline, "all users", "own base"), shuffled,
+            _ratio(table, pipeline, "all users", "shuffled control"),
+            _ratio(table, pipeline, "all users", "best plain"),
+            _ratio(table, pipeline, "long-tail users", "own base"),
+            _ratio(table, pipeline, "long-tail items", "own base"),
+            _ratio(table, pipeline, "cold items", "text-kNN"),
+            _ratio(table, pipeline, "cold items", "shuffled control")]) + " |")
+    return [*lines, ""]
 
 
 def restructuredtext(means, goal, config) -> str:
