@@ -394,7 +394,7 @@ def restructuredtext(means, goal, config) -> str:
     for dataset in dict.fromkeys(means["dataset"]):
         warm = means[(means["dataset"] == dataset) & (means["split"] == "test")
                       & (means["control"] == "")]
-        lines += [line.replace("**", "**").replace("`", "``")
+        lines += [line.replace("`", "``")
                   for line in goal_lines(goal[dataset])]
         lines += ["", f".. list-table:: {dataset}: warm NDCG@10 (mean over "
                   f"{int(warm['seeds'].max())} seeds), tuned on validation; shuffled = "
