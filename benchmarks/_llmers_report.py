@@ -484,8 +484,10 @@ def write_report(out: Path, log, bench, config: dict) -> None:
     if means.empty:
         print("no finished cell to report")
         return
-    text = (f"# LLMERS benchmark (tuned baselines, Holm, shuffled-text controls)\n\n"
-            f"`{config['command']}`\n\nCells run at commit(s) "
+    commands = list(dict.fromkeys(r["command"] for r in runs if r.get("seconds")))
+    text = ("# LLMERS benchmark (tuned baselines, Holm, shuffled-text controls)\n\n"
+            + "".join(f"Run: `{c}`\n\n" for c in commands)
+            + f"Report: `{config['command']}`\n\nCells run at commit(s) "
             f"{sorted({str((c.get('git') or {}).get('commit'))[:10] for c in cells})}; "
             f"LLM: {config['llm'] if isinstance(config['llm'], str) else 'llama.cpp'}; "
             f"threads {config['threads']}; load average at the runs' starts: "
