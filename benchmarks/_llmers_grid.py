@@ -199,6 +199,16 @@ def model_grid(name: str, spec: DatasetSpec) -> list[dict]:
     raise ValueError(f"unknown model {name!r}; use one of {MODELS}")
 
 
+def quick_overrides(name: str, spec: DatasetSpec) -> dict:
+    """Fewer epochs / iterations, for the older scripts' ``--quick`` smoke runs only
+    (``bench_model_enhancement.py``); bench_llmers.py never uses them: an
+    under-trained base inflates every lift."""
+    small = spec.size == "small"
+    return {"ALS": {"iterations": 10}, "LightFM": {"epochs": 10},
+            "BPR": {"epochs": 20 if small else 15}, "LightGCN": {"epochs": 20 if small else 15},
+            "SASRec": {"epochs": 10 if small else 20}}.get(name, {})
+
+
 _MODEL_CLASSES = {
     "Popularity": PopularityRecommender, "EASE": EASERecommender, "ALS": ALSRecommender,
     "LightFM": LightFMRecommender, "BPR": BPRRecommender, "LightGCN": LightGCNRecommender,
