@@ -141,11 +141,59 @@ def median(values) -> float:
 METRICS = {"ndcg@10": ("ndcg", 10), "recall@20": ("recall", 20), "hit_rate@10": ("hit_rate", 10)}
 
 
-def per_user_quality(model, test) -> pd.DataFrame:
-    """NDCG@10, Recall@20 and HitRate@10 of each held-out user (index: user id)."""
-    columns = {name: per_user_scores(model, test, metric, k)
+def per_user_quality(model, test, candidates="all") -> pd.DataFrame:
+    """NDCG@10, Recall@20 and HitRate@10 of each held-out user (index: user id).
+
+    ``candidates="cold"`` ranks among the items with no training row only (the cold
+    regime of a ``ColdItemSplit``)."""
+    columns = {name: per_user_scores(model, test, metric, k, candidates=candidates)
                for name, (metric, k) in METRICS.items()}
     return pd.DataFrame(columns)
+
+
+def cold_item_split(data, seed: int, test_size: float = 0.2):
+    """All rows of a random ``test_size`` of the items held out (``ColdItemSplit``); the
+    held-out items keep their id and their text, so a model can rank them from text."""
+    import warnings
+
+    from skllmers.model_selection import ColdItemSplit
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the note on test users without training rows
+        train_idx, test_idx = next(ColdItemSplit(test_size=test_size,
+                                                 random_state=seed).split(data))
+    return data[train_idx], data[test_idx]
+
+
+def shuffle_item_texts(data, columns, seed: int):
+    """``data`` with the text columns of its items table permuted across items.
+
+    The control of Harte et al.: every enhancer then reads another item's text (the
+    same texts, so the same vectors, on other items). A lift that survives the shuffle
+    does not come from what the text says about the item.
+    """
+    if data.items is None:
+        raise ValueError("data has no items table to shuffle.")
+    permutation = np.random.default_rng(seed).permutation(len(data.items))
+    items = data.items.copy()
+    columns = list(columns)
+    items[columns] = items[columns].to_numpy()[permutation]
+    shuffled = data.take(np.arange(len(data)))
+    shuffled.items = items  # same index and id map: only the texts moved
+    return shuffled
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjustment of ``pvalues`` (family-wise error), NaN kept as NaN."""
+    values = np.asarray(pvalues, dtype=float)
+    adjusted = np.full(values.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(values))
+    order = valid[np.argsort(values[valid], kind="stable")]
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * values[index]))
+        adjusted[index] = running
+    return adjusted
 
 
 def long_tail_groups(train, test, quantile: float = 0.2) -> dict:

@@ -1,48 +1,59 @@
-"""LLMERS benchmark: every base model with and without each LLM enhancer, several seeds.
+"""LLMERS benchmark, honest version: tuned baselines, Holm, shuffled-text controls, regimes.
 
 One command (documented in ``benchmarks/README.md``)::
 
     .venv/bin/python benchmarks/bench_llmers.py --datasets text_signal ml-latest-small \\
-        --seeds 5 --out benchmarks/results/llmers
+        --seeds 3 --out benchmarks/results/llmers
 
 Grid: data sets (``make_text_signal``, the bundled ml-latest-small, and ml-100k / ml-1m
-when already downloaded: they are never downloaded here, and skipped when absent) x
-base models (Popularity, EASE, ALS, LightFM, BPR, LightGCN, SASRec) x enhancers
-(``none``, each of ``augment`` = LLMInteractionAugmenter, ``features`` =
-LLMSummaryFeaturizer, ``init`` = LLMEmbeddingInitializer, ``guidance`` =
-GuidanceRegularizer alone, and ``best``: the combination picked on a validation split)
-x seeds. An enhancer that a model cannot read is skipped and reported "n/a" with the
-reason. See ``_llmers_grid.py`` for every parameter; all of them are written to the
-output.
+when already downloaded: never downloaded here, skipped when absent) x base models
+(Popularity, EASE, ALS, LightFM, BPR, LightGCN, SASRec) x text enhancers (``augment`` =
+LLMInteractionAugmenter, ``features`` = LLMSummaryFeaturizer, ``init`` =
+LLMEmbeddingInitializer, ``guidance`` = GuidanceRegularizer, ``semantic`` = EASE's text
+prior (L3AE), ``fusion`` = TextFusionRecommender; and ``best``, the stack chosen on
+validation) x seeds. An enhancer a model cannot read is reported "n/a" with the reason.
+Every parameter is in ``_llmers_grid.py`` and written to the output.
 
-Protocol (``_protocol.py``): ``LeaveLastOut`` per seed (each user's last interaction by
-time held out, ties broken by the seed; the seed also seeds the models), the pipeline
-is fitted on the training rows only (so user-side LLM inputs never see a held-out row),
-and scored on the held-out users: NDCG@10, Recall@20, HitRate@10 over all of them and
-over the long tail (users whose held-out item is in the lowest popularity quintile of
-the held-out items; users in the lowest quintile of training activity). Mean and std
-over seeds; each enhancer against its own base model by a paired Wilcoxon test over
-users of NDCG@10 averaged over seeds, with a bootstrap 95% interval of the lift.
+Protocol
+--------
+1. Splits. Test: ``LeaveLastOut`` per seed (each user's last interaction by time held
+   out, ties broken by the seed, which also seeds the models). Validation: the first
+   seed's training rows split again by ``LeaveLastOut`` (each user's second-to-last
+   item). The test rows never take part in a choice.
+2. Tuning, on validation only: every base model over its small grid
+   (``_llmers_grid.model_grid``); then, with the base fixed at its tuned values, each
+   applicable enhancer over the grid of its key parameters (``enhancer_grid``; fusion's
+   ``alpha`` costs one fit for all values); then ``best``: from the best tuned single
+   enhancer, the next is added greedily while validation NDCG@10 improves. The best
+   tuned plain model and the best text pipeline (over every model, singles and
+   stacks) are also chosen on validation.
+3. Test, every seed: each model's tuned base, each tuned enhancer, ``best``, and for
+   every text pipeline a shuffled control: the same pipeline fitted on data whose item
+   texts are permuted across items (Harte et al.: if the lift survives, it is not
+   semantic). Regimes: warm (all held-out users), long-tail users (lowest quintile of
+   training activity), long-tail items (held-out item in the lowest popularity
+   quintile of the held-out items), and cold items: ``ColdItemSplit`` (20% of the items
+   with all their rows held out; same seed), ranking among the cold items only, for
+   the pipelines that can score an item with no row (features, init, semantic,
+   fusion) and two floors, text-kNN and a random ranking. The cold regime reuses the
+   warm-tuned parameters (no cold validation).
+4. Tests: paired Wilcoxon over users of NDCG@10 (each user's mean over seeds) of every
+   text pipeline against its own tuned base and against the best tuned plain model,
+   and against its shuffled control; in the cold regime against text-kNN and against
+   its shuffled control. Holm's correction over every test of a data set.
+5. Goals (issue 13): the best pipeline chosen on validation reaches >= 1.03x the best
+   tuned plain model's NDCG@10 (all users) with Holm p < 0.05; no pipeline chosen on
+   validation (each model's ``best``) is significantly below its own base in a warm
+   regime. Printed as met / not met.
 
-``best``: for each (data set, model), on the first seed's training rows split again by
-LeaveLastOut (validation = each user's second-to-last item), each applicable enhancer
-is tried alone; then, greedily from the best one, the next is added while validation
-NDCG@10 improves. The chosen stack is then scored on the test split of every seed. The
-test split never takes part in the choice.
+Without ``--model`` there is no generative LLM: every enhancer runs in its encoder-only
+mode (all-MiniLM-L6-v2 embeddings of item text). ``--model PATH.gguf`` lets a llama.cpp
+model write the summaries and profiles and pick augmented items.
 
-Costs per cell: LLM requests / cache hits / calls that reached the model, the same for
-the text encoder, seconds of the enhancer steps' ``fit_transform`` (the LLM stage),
-seconds of the recommender's ``fit``, recommend seconds per 1000 users and peak RSS.
-
-Without ``--model`` there is no generative LLM: every enhancer runs in its
-encoder-only mode (all-MiniLM-L6-v2 embeddings of item text). ``--model PATH.gguf``
-lets a llama.cpp model write the user/item summaries and profiles and pick augmented
-items (``llm_select``).
-
-Resumable: every finished cell is one JSON line of ``OUT/cells.jsonl``, keyed by
-(data set, model, enhancers, seed, split, hash of all parameters); a rerun skips them.
-Outputs in ``OUT``: ``results.json`` (config, versions, summary, skipped cells),
-``results.md`` (tables), ``lift.png`` and ``cost.png``.
+Resumable: every finished cell is one JSON line of ``OUT/cells.jsonl``, keyed by (data
+set, model, enhancers, seed, split, control, hash of all parameters); a rerun skips them,
+``--report-only`` runs nothing. Outputs in ``OUT``: ``results.json``, ``results.md``,
+``results.rst`` and ``lift.png``.
 """
 
 from __future__ import annotations
@@ -63,16 +74,21 @@ from _llmers_grid import (
     ENHANCERS,
     MODELS,
     applies,
+    enhancer_grid,
     label,
+    make_enhancer,
     make_pipeline,
+    model_grid,
     model_params,
     ordered,
+    reads_cold,
     why_not,
 )
 from _protocol import (
     CellLog,
     PeakMemory,
     backend_counters,
+    cold_item_split,
     compact_per_user,
     describe,
     git_state,
@@ -80,9 +96,14 @@ from _protocol import (
     long_tail_groups,
     params_hash,
     per_user_quality,
+    shuffle_item_texts,
 )
+from sklearn.pipeline import Pipeline
 
-TEST, VALIDATION = "test", "validation"
+TEST, VALIDATION, COLD = "test", "validation", "cold"
+SHUFFLED = "shuffled"
+#: Pseudo-models of the cold regime: floors that every cold pipeline must clear.
+COLD_FLOORS = ("text-kNN", "random")
 
 
 class Bench:
@@ -94,35 +115,64 @@ class Bench:
         self.log = log
         self.encoder = encoder
         self.llm = llm
-        self.planned: list[dict] = []  # this invocation's test cells: row, key
+        self.planned: list[dict] = []  # this invocation's test/cold cells
         self.skipped: list[dict] = []
-        self.selections: list[dict] = []
-        self.git = git_state()  # recorded in every cell this invocation runs
+        self.selections: list[dict] = []  # what validation chose, with every score
+        self.choices: dict[str, dict] = {}  # data set -> best plain / best pipeline
+        self.git = git_state()
         self.identities = {name: _identity(backend)
                            for name, backend in (("encoder", encoder), ("llm", llm))}
 
+    # ----------------------------------------------------------------- pipelines
+    def pipeline(self, spec, model: str, config: dict, seed: int) -> Pipeline:
+        if model == "text-kNN":
+            from bench_cold_items import TextKNN
+
+            text = make_enhancer("text", model, spec, seed, encoder=self.encoder, llm=self.llm)
+            return Pipeline([("text", text), ("model", TextKNN())])
+        if model == "random":
+            from bench_cold_items import RandomRanking
+
+            return Pipeline([("model", RandomRanking(random_state=seed))])
+        return make_pipeline(model, config, spec, seed, threads=self.args.threads,
+                             encoder=self.encoder, llm=self.llm)
+
     # ----------------------------------------------------------------- one cell
-    def cell(self, spec, model: str, enhancers, seed: int, split: str, train, test,
-             row: str | None = None) -> dict | None:
-        args = self.args
-        pipeline = make_pipeline(model, enhancers, spec, seed, quick=args.quick,
-                                 threads=args.threads, encoder=self.encoder, llm=self.llm)
-        description = {"pipeline": describe(pipeline)}
-        name = label(enhancers)
-        key = cell_key(spec.name, model, name, seed, split, description["pipeline"],
-                       self.identities["llm"])
-        if split == TEST:
-            self.planned.append({"row": row or name, "key": key, "dataset": spec.name,
-                                 "model": model, "seed": seed})
-        if key in self.log or self.dry:
-            return self.log.get(key)
+    def cell(self, spec, model: str, config: dict, seed: int, split: str, train, test, *,
+             row: str | None = None, control: str | None = None,
+             alphas=None) -> dict | None:
+        """Fit one pipeline on ``train`` and score it on ``test`` (logged).
+
+        ``alphas``: for a fusion pipeline, the alpha values to score from one fit;
+        the record of each is logged, and that of ``config``'s own alpha returned.
+        ``control="shuffled"``: the item texts are permuted across items first.
+        """
+        name = label(config.get("enhancers", {}))
+        variants = [None] if alphas is None else list(alphas)
+        pipeline = self.pipeline(spec, model, config, seed)
+        keys = []
+        for alpha in variants:
+            if alpha is not None:
+                pipeline.steps[-1][1].set_params(alpha=alpha)
+            keys.append(cell_key(spec.name, model, name, seed, split, describe(pipeline),
+                                 self.identities["llm"], control))
+        wanted = keys[0] if alphas is None else keys[variants.index(
+            config["enhancers"]["fusion"]["fusion__alpha"])]
+        if split != VALIDATION:
+            self.planned.append({"row": row or name, "key": wanted, "dataset": spec.name,
+                                 "model": model, "seed": seed, "split": split,
+                                 "control": control, "label": name})
+        if all(key in self.log for key in keys) or self.dry:
+            return self.log.get(wanted)
         split_record = self.split_record(spec, seed, split, train, test)
+        fit_data = shuffle_item_texts(train, spec.text_columns, seed) if control else train
+        candidates = "cold" if split == COLD else "all"
 
         encoder_before, llm_before = backend_counters(self.encoder), backend_counters(self.llm)
         stage_seconds = {}
         with warnings.catch_warnings(), PeakMemory() as memory:
             warnings.simplefilter("ignore", UserWarning)
-            data = train
+            data = fit_data
             for step_name, step in pipeline.steps[:-1]:
                 start = time.perf_counter()
                 data = step.fit_transform(data)
@@ -132,116 +182,120 @@ class Bench:
             recommender.fit(data)
             fit_seconds = time.perf_counter() - start
             encoder_after, llm_after = backend_counters(self.encoder), backend_counters(self.llm)
-            quality = per_user_quality(pipeline, test)
-            users = recommender.user_ids_[:1000]
-            start = time.perf_counter()
-            recommender.recommend(users, k=10)
-            recommend_seconds = (time.perf_counter() - start) * 1000 / len(users)
-
-        record = {
-            "type": "cell", "key": key, "dataset": spec.name, "model": model,
-            "enhancers": list(ordered(enhancers)), "label": name, "seed": seed,
-            "split": split, "params": description["pipeline"],
-            **self.quality_summary(quality, split_record),
+            qualities = []
+            for alpha in variants:
+                if alpha is not None:
+                    recommender.set_params(alpha=alpha)
+                qualities.append(per_user_quality(pipeline, test, candidates))
+        common = {
+            "type": "cell", "dataset": spec.name, "model": model,
+            "enhancers": list(ordered(config.get("enhancers", {}))), "label": name,
+            "seed": seed, "split": split, "control": control,
             "llm_stage_seconds": sum(stage_seconds.values()),
-            "stage_seconds": stage_seconds,
-            "fit_seconds": fit_seconds,
-            "recommend_seconds_per_1000_users": recommend_seconds,
+            "stage_seconds": stage_seconds, "fit_seconds": fit_seconds,
             "rss_start_mb": memory.start_mb, "peak_rss_mb": memory.peak_mb,
             **{f"llm_{k}": llm_after[k] - llm_before.get(k, 0) for k in llm_after},
             **{f"encoder_{k}": encoder_after[k] - encoder_before.get(k, 0)
                for k in encoder_after},
-            "extra": self.step_facts(pipeline),
-            "git": self.git,
-            "backends": self.identities,
-            "per_user": self.sparse_per_user(quality, split_record),
+            "git": self.git, "backends": self.identities,
         }
-        self.log.add(record)
-        print(f"  {spec.name:16s} {model:10s} {name:28s} seed {seed} {split:10s} "
-              f"NDCG@10 {record['ndcg@10']:.4f}  LLM stage {record['llm_stage_seconds']:6.1f} s"
-              f"  fit {fit_seconds:6.1f} s", flush=True)
-        return record
+        for alpha, key, quality in zip(variants, keys, qualities, strict=True):
+            if alpha is not None:
+                recommender.set_params(alpha=alpha)
+            record = {**common, "key": key, "params": describe(pipeline),
+                      **quality_summary(quality, split_record),
+                      "per_user": compact_per_user(quality, split_record["test_users"])}
+            self.log.add(record)
+            print(f"  {spec.name:16s} {model:10s} {name:24s}"
+                  f"{' ' + control if control else '':9s} seed {seed} {split:10s}"
+                  f"{f' alpha {alpha}' if alpha is not None else ''}"
+                  f" NDCG@10 {record['ndcg@10']:.4f}  text stage "
+                  f"{record['llm_stage_seconds']:5.1f} s  fit {fit_seconds:6.1f} s",
+                  flush=True)
+        return self.log.get(wanted)
 
     def split_record(self, spec, seed: int, split: str, train, test) -> dict:
         key = f"split|{spec.name}|seed={seed}|{split}"
         record = self.log.get(key)
         if record is None:
-            groups = long_tail_groups(train, test)
             users = pd.Index(test.user_ids.take(np.unique(test.user_codes)))
             record = {"type": "split", "key": key, "dataset": spec.name, "seed": seed,
                       "split": split, "n_train_rows": len(train), "n_test_rows": len(test),
-                      "test_users": [str(u) for u in users],
-                      **{k: ([str(u) for u in v] if isinstance(v, list) else v)
-                         for k, v in groups.items()}}
+                      "test_users": [str(u) for u in users]}
+            if split == COLD:
+                record["n_cold_items"] = int(len(np.unique(test.item_codes)))
+            else:
+                groups = long_tail_groups(train, test)
+                record.update({k: ([str(u) for u in v] if isinstance(v, list) else v)
+                               for k, v in groups.items()})
             self.log.add(record)
         return record
 
-    @staticmethod
-    def quality_summary(quality: pd.DataFrame, split_record: dict) -> dict:
-        index = quality.index.astype(str)
-        out = {f"{metric}": float(quality[metric].mean()) for metric in quality}
-        out["n_users"] = len(quality)
-        for group in ("tail_items", "tail_users"):
-            members = index.isin(split_record[group])
-            out[f"n_{group}"] = int(members.sum())
-            for metric in quality:
-                values = quality[metric].to_numpy()[members]
-                out[f"{group} {metric}"] = float(values.mean()) if len(values) else float("nan")
-        return out
-
-    @staticmethod
-    def sparse_per_user(quality: pd.DataFrame, split_record: dict) -> dict:
-        """Per-user values, compactly (see ``_protocol.compact_per_user``)."""
-        return compact_per_user(quality, split_record["test_users"])
-
-    @staticmethod
-    def step_facts(pipeline) -> dict:
-        """What each enhancer did, from its fitted attributes."""
-        facts = {}
-        for name, step in pipeline.steps[:-1]:
-            found = {}
-            for attribute in ("n_added_", "n_dropped_", "n_users_sampled_",
-                              "n_features_out_", "n_components_", "n_llm_prompts_"):
-                if hasattr(step, attribute):
-                    found[attribute] = int(getattr(step, attribute))
-            facts[name] = found
-        return facts
-
-    # ----------------------------------------------------------------- best combination
-    def select(self, spec, model: str, data, seed: int) -> tuple:
-        """Greedy forward choice of enhancers on a validation split of seed's training rows."""
-        train, _ = _split(data, seed)
-        inner_train, validation = _split(train, seed)
-        candidates = [kind for kind in ENHANCERS if applies(kind, model)]
-
-        def score(enhancers):
-            record = self.cell(spec, model, enhancers, seed, VALIDATION, inner_train,
-                               validation)
+    # ----------------------------------------------------------------- tuning
+    def tune(self, spec, model: str, inner, validation, seed: int) -> dict | None:
+        """The configurations chosen on validation: ``{"none": ..., kind: ..., "best":
+        ...}``, each ``{"config": ..., "validation": NDCG@10}``; None in a dry run
+        whose validation cells were never run."""
+        def score(config, alphas=None):
+            record = self.cell(spec, model, config, seed, VALIDATION, inner, validation,
+                               alphas=alphas)
             if record is None:
-                raise LookupError  # dry run and this validation cell was never run
+                raise LookupError
             return record["ndcg@10"]
 
         try:
-            return self._greedy(spec, model, seed, candidates, score)
+            return self._tune(spec, model, score)
         except LookupError:
             return None
 
-    def _greedy(self, spec, model, seed, candidates, score):
-        scores = {"none": score(())}
-        singles = {kind: score((kind,)) for kind in candidates}
-        scores.update(singles)
-        chosen, best = (), scores["none"]
-        for kind in sorted(singles, key=singles.get, reverse=True):
-            trial = ordered((*chosen, kind))
-            value = scores.get(label(trial))
-            if value is None:
-                value = scores[label(trial)] = score(trial)
-            if value > best:
-                chosen, best = trial, value
-        self.selections.append({"dataset": spec.name, "model": model, "seed": seed,
-                                "validation_ndcg@10": scores, "chosen": label(chosen)})
-        print(f"  {spec.name:16s} {model:10s} best on validation: {label(chosen)}", flush=True)
+    def _tune(self, spec, model, score):
+        scores = {}
+        for point in model_grid(model, spec):
+            scores[_json(point)] = (score({"base": point}), point)
+        value, base = max(scores.values(), key=lambda v: v[0])
+        chosen = {"none": {"config": {"base": base}, "validation": value}}
+        log = {"dataset": spec.name, "model": model, "base_grid": [
+            {"params": p, "validation_ndcg@10": v} for v, p in scores.values()],
+            "base": base, "enhancers": {}}
+        for kind in self.args.enhancers:
+            if kind not in ENHANCERS or not applies(kind, model):
+                continue
+            grid = enhancer_grid(kind, model, spec)
+            tried = []
+            if kind == "fusion":  # one fit, every alpha
+                alphas = [p["fusion__alpha"] for p in grid]
+                for point in grid:
+                    config = {"base": base, "enhancers": {kind: point}}
+                    tried.append((score(config, alphas=alphas), point))
+            else:
+                for point in grid:
+                    tried.append((score({"base": base, "enhancers": {kind: point}}), point))
+            value, point = max(tried, key=lambda v: v[0])
+            chosen[kind] = {"config": {"base": base, "enhancers": {kind: point}},
+                            "validation": value}
+            log["enhancers"][kind] = {"grid": [{"params": p, "validation_ndcg@10": v}
+                                               for v, p in tried], "chosen": point}
+        if "best" in self.args.enhancers:
+            chosen["best"] = self._greedy(chosen, score)
+            log["best"] = {"stack": label(chosen["best"]["config"].get("enhancers", {})),
+                           "validation_ndcg@10": chosen["best"]["validation"]}
+        self.selections.append(log)
+        print(f"  {spec.name:16s} {model:10s} tuned: base {base}; best on validation: "
+              f"{log.get('best', {}).get('stack', '-')}", flush=True)
         return chosen
+
+    @staticmethod
+    def _greedy(chosen, score):
+        singles = {k: v for k, v in chosen.items() if k != "none"}
+        best = chosen["none"]
+        stack = {}
+        for kind in sorted(singles, key=lambda k: singles[k]["validation"], reverse=True):
+            trial = {**stack, kind: singles[kind]["config"]["enhancers"][kind]}
+            config = {"base": chosen["none"]["config"]["base"], "enhancers": trial}
+            value = singles[kind]["validation"] if not stack else score(config)
+            if value > best["validation"]:
+                stack, best = trial, {"config": config, "validation": value}
+        return best
 
     # ----------------------------------------------------------------- the grid
     def run(self):
@@ -256,48 +310,103 @@ class Bench:
                 continue
             print(f"{name}: {data.n_users} users, {data.n_items} items, {len(data)} rows",
                   flush=True)
-            for model in args.models:
-                for kind in args.enhancers:
-                    if kind in ENHANCERS and not applies(kind, model):
-                        self.skipped.append({"dataset": name, "model": model,
-                                             "enhancer": kind, "reason": why_not(kind, model)})
-            best = {}
-            if "best" in args.enhancers:
-                for model in args.models:
-                    chosen = self.select(spec, model, data, args.seeds[0])
-                    if chosen is not None:
-                        best[model] = chosen
-            for seed in args.seeds:
-                train, test = _split(data, seed)
-                for model in args.models:
-                    wanted = [("none", ())] if "none" in args.enhancers else []
-                    wanted += [(kind, (kind,)) for kind in args.enhancers
-                               if kind in ENHANCERS and applies(kind, model)]
-                    if model in best:
-                        wanted.append(("best", best[model]))
-                    for row, enhancers in wanted:
-                        self.cell(spec, model, enhancers, seed, TEST, train, test, row=row)
+            self.run_dataset(spec, data)
+
+    def run_dataset(self, spec, data):
+        args = self.args
+        for model in args.models:
+            for kind in args.enhancers:
+                if kind in ENHANCERS and not applies(kind, model):
+                    self.skipped.append({"dataset": spec.name, "model": model,
+                                         "enhancer": kind, "reason": why_not(kind, model)})
+        train, _ = _split(data, args.seeds[0])
+        inner, validation = _split(train, args.seeds[0])
+        tuned = {}
+        for model in args.models:
+            chosen = self.tune(spec, model, inner, validation, args.seeds[0])
+            if chosen is not None:
+                tuned[model] = chosen
+        self.choices[spec.name] = choose_overall(tuned)
+        for seed in args.seeds:
+            train, test = _split(data, seed)
+            for model, chosen in tuned.items():
+                for row, entry in chosen.items():
+                    config = entry["config"]
+                    self.cell(spec, model, config, seed, TEST, train, test, row=row)
+                    if config.get("enhancers"):
+                        self.cell(spec, model, config, seed, TEST, train, test, row=row,
+                                  control=SHUFFLED)
+            if args.cold and seed in args.seeds[:args.cold_seeds]:
+                self.run_cold(spec, data, tuned, seed)
+
+    def run_cold(self, spec, data, tuned, seed):
+        train, test = cold_item_split(data, seed)
+        for floor in COLD_FLOORS:
+            self.cell(spec, floor, {}, seed, COLD, train, test, row="none")
+        for model, chosen in tuned.items():
+            for row, entry in chosen.items():
+                config = entry["config"]
+                if not reads_cold(config.get("enhancers", {})):
+                    continue
+                for control in (None, SHUFFLED):
+                    self.cell(spec, model, config, seed, COLD, train, test, row=row,
+                              control=control)
+
+
+def choose_overall(tuned: dict) -> dict:
+    """The best tuned plain model and the best text pipeline, both by validation."""
+    plain = max(tuned, key=lambda m: tuned[m]["none"]["validation"], default=None)
+    pipelines = [(entry["validation"], model, row) for model, chosen in tuned.items()
+                 for row, entry in chosen.items()
+                 if row != "none" and entry["config"].get("enhancers")]
+    best = max(pipelines, default=None)
+    return {"best_plain": plain,
+            "best_plain_validation": tuned[plain]["none"]["validation"] if plain else None,
+            "best_pipeline": None if best is None else {"model": best[1], "row": best[2]},
+            "best_pipeline_validation": None if best is None else best[0]}
+
+
+def quality_summary(quality: pd.DataFrame, split_record: dict) -> dict:
+    index = quality.index.astype(str)
+    out = {metric: float(quality[metric].mean()) for metric in quality}
+    out["n_users"] = len(quality)
+    for group in ("tail_items", "tail_users"):
+        if group not in split_record:
+            continue
+        members = index.isin(split_record[group])
+        out[f"n_{group}"] = int(members.sum())
+        for metric in quality:
+            values = quality[metric].to_numpy()[members]
+            out[f"{group} {metric}"] = float(values.mean()) if len(values) else float("nan")
+    return out
 
 
 def cell_key(dataset: str, model: str, name: str, seed: int, split: str, pipeline: dict,
-             llm_identity=None) -> str:
+             llm_identity=None, control=None) -> str:
     """The log key of a cell: where it sits in the grid and a hash of every parameter."""
     description = {"pipeline": pipeline, "split": split, "split_seed": seed,
                    "dataset": dataset}
     if llm_identity is not None:  # the model file's fingerprint, not only its path
         description["llm_identity"] = llm_identity
-    return f"{dataset}|{model}|{name}|seed={seed}|{split}|{params_hash(description)}"
+    if control is not None:
+        description["control"] = control
+    suffix = f"|{control}" if control else ""
+    return f"{dataset}|{model}|{name}|seed={seed}|{split}{suffix}|{params_hash(description)}"
 
 
 def current_key(record: dict) -> str:
-    """A logged record's key under this version's hashing rules (see ``params_hash``):
-    a cell stores every parameter, so a rule that learns to ignore an inert parameter
-    applies to the cells already run."""
+    """A logged record's key under this version's hashing rules (see ``params_hash``)."""
     if record.get("type") != "cell" or "params" not in record:
         return record["key"]
     return cell_key(record["dataset"], record["model"], record["label"], record["seed"],
                     record["split"], record["params"],
-                    (record.get("backends") or {}).get("llm"))
+                    (record.get("backends") or {}).get("llm"), record.get("control"))
+
+
+def _json(value) -> str:
+    import json
+
+    return json.dumps(value, sort_keys=True)
 
 
 def _identity(backend):
@@ -322,16 +431,20 @@ def parse_args(argv=None):
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["text_signal", "ml-latest-small"],
-                        choices=sorted(DATASETS), help="data sets (MovieLens variants other "
+                        choices=list(DATASETS), help="data sets (MovieLens variants other "
                         "than latest-small only when already downloaded)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--enhancers", nargs="+", default=list(ENHANCER_CHOICES),
                         choices=ENHANCER_CHOICES,
-                        help="'none' = the base model; 'best' = the combination chosen "
-                        "on validation")
-    parser.add_argument("--seeds", type=seeds_argument, default=list(range(5)),
+                        help="'none' = the tuned base model (always run); 'best' = the "
+                        "stack chosen on validation")
+    parser.add_argument("--seeds", type=seeds_argument, default=list(range(3)),
                         help="number of seeds, or a comma-separated list")
-    parser.add_argument("--quick", action="store_true", help="few epochs / iterations")
+    parser.add_argument("--no-cold", dest="cold", action="store_false",
+                        help="skip the cold-item regime")
+    parser.add_argument("--cold-seeds", type=int, default=None, metavar="N",
+                        help="run the cold-item regime on the first N seeds only "
+                        "(default: all)")
     parser.add_argument("--model", dest="gguf", metavar="PATH.gguf",
                         help="a llama.cpp model for the generative LLM steps (default: "
                         "encoder-only enhancers, no LLM)")
@@ -344,9 +457,58 @@ def parse_args(argv=None):
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing; rebuild the tables and plots from cells.jsonl")
     args = parser.parse_args(argv)
-    if "none" not in args.enhancers and set(args.enhancers) - {"none"}:
+    if "none" not in args.enhancers:
         args.enhancers = ["none", *args.enhancers]  # lifts need the base model
     return args
+
+
+def config_of(args, bench) -> dict:
+    from pathlib import Path
+
+    from skllmers.llm import default_cache_dir
+
+    return {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "report_only": args.report_only,
+        "datasets": {name: DATASETS[name].description for name in args.datasets},
+        "text_columns": {name: list(DATASETS[name].text_columns) for name in args.datasets},
+        "models": args.models, "enhancers": args.enhancers, "seeds": args.seeds,
+        "cold": args.cold, "cold_seeds": args.seeds[:args.cold_seeds] if args.cold else [],
+        "threads": args.threads,
+        "split": "LeaveLastOut(n=1, drop_unseen=True, random_state=seed): each user's "
+                 "last interaction by time held out, ties broken by the seed",
+        "validation": "LeaveLastOut(random_state=first seed) on the first seed's "
+                      "training rows; every choice (base grid, enhancer grid, best "
+                      "stack, best plain model, best pipeline) by validation NDCG@10",
+        "cold_split": "ColdItemSplit(test_size=0.2, random_state=seed), ranking among "
+                      "the cold items (candidates='cold'); warm-tuned parameters",
+        "ranking": "full catalogue, the user's training items excluded",
+        "control": "shuffled: the pipeline refitted on data whose item text columns are "
+                   "permuted across items (numpy default_rng(seed).permutation)",
+        "llm": ({"backend": "LlamaCppLLM", "model_path": str(args.gguf),
+                 "params": describe(bench.llm), "identity": bench.identities["llm"]}
+                if bench.llm is not None else
+                "none: no generative LLM was given (--model); every enhancer ran in its "
+                "encoder-only mode (all-MiniLM-L6-v2)"),
+        "encoder": {"params": describe(bench.encoder),
+                    "identity": bench.identities["encoder"]},
+        "cache": str(args.cache_dir or default_cache_dir()),
+        "model_defaults": {name: {m: model_params(m, DATASETS[name], args.threads)
+                                  for m in args.models} for name in args.datasets},
+        "model_grids": {name: {m: model_grid(m, DATASETS[name]) for m in args.models}
+                        for name in args.datasets},
+        "enhancer_grids": {name: {m: {k: enhancer_grid(k, m, DATASETS[name])
+                                      for k in ENHANCERS if applies(k, m)}
+                                  for m in args.models} for name in args.datasets},
+        "long_tail": "tail items: held-out users whose held-out item is in the lowest "
+                     "popularity quintile (training users per item) of the held-out "
+                     "items, ties at the threshold included; tail users: the lowest "
+                     "quintile of training activity (distinct items)",
+        "significance": "Wilcoxon signed-rank test over held-out users of per-user "
+                        "NDCG@10 averaged over seeds; Holm's correction over every test "
+                        "of a data set; 95% bootstrap interval of the lift",
+        "git_at_report": bench.git,
+    }
 
 
 def main(argv=None):
@@ -355,7 +517,7 @@ def main(argv=None):
     import torch
     from _llmers_report import write_report
 
-    from skllmers.llm import LlamaCppLLM, LLMCache, SentenceEncoder, default_cache_dir
+    from skllmers.llm import LlamaCppLLM, LLMCache, SentenceEncoder
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -372,44 +534,25 @@ def main(argv=None):
     run = {"type": "run", "key": f"run|{time.strftime('%Y-%m-%dT%H:%M:%S')}",
            "command": " ".join([Path(sys.executable).name, *sys.argv]),
            "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "git": bench.git,
-           "threads": args.threads, "cells_before": _n_cells(log)}
+           "threads": args.threads, "cells_before": _n_cells(log),
+           "load_average": _load()}
     if not args.report_only:
         log.add(run)  # an interrupted run leaves this line without "seconds"
     bench.run()
     if not args.report_only:
         log.add({**run, "seconds": time.perf_counter() - start,
-                 "cells_run": _n_cells(log) - run["cells_before"]})
-    config = {
-        "command": " ".join([Path(sys.executable).name, *sys.argv]),
-        "report_only": args.report_only,
-        "datasets": {name: DATASETS[name].description for name in args.datasets},
-        "text_columns": {name: list(DATASETS[name].text_columns) for name in args.datasets},
-        "models": args.models, "enhancers": args.enhancers, "seeds": args.seeds,
-        "quick": args.quick, "threads": args.threads,
-        "split": "LeaveLastOut(n=1, drop_unseen=True, random_state=seed): each user's "
-                 "last interaction by time held out, ties broken by the seed",
-        "ranking": "full catalogue, the user's training items excluded",
-        "llm": ({"backend": "LlamaCppLLM", "model_path": str(args.gguf),
-                 "params": describe(llm), "identity": bench.identities["llm"]}
-                if llm is not None else
-                "none: no generative LLM was given (--model); every enhancer ran in its "
-                "encoder-only mode"),
-        "encoder": {"params": describe(encoder), "identity": bench.identities["encoder"]},
-        "cache": str(args.cache_dir or default_cache_dir()),
-        "model_params": {name: {m: model_params(m, DATASETS[name], args.quick, args.threads)
-                                for m in args.models} for name in args.datasets},
-        "long_tail": "tail items: held-out users whose held-out item is in the lowest "
-                     "popularity quintile (training users per item) of the held-out "
-                     "items, ties at the threshold included; tail users: the lowest "
-                     "quintile of training activity (distinct items)",
-        "significance": "Wilcoxon signed-rank test over held-out users of per-user "
-                        "NDCG@10 averaged over seeds, enhancer vs its base model; 95% "
-                        "interval of the lift by bootstrap over users",
-        "best": "greedy forward selection on a LeaveLastOut validation split of the "
-                "first seed's training rows (validation NDCG@10)",
-        "git_at_report": bench.git,
-    }
-    write_report(out, log, bench, config)
+                 "cells_run": _n_cells(log) - run["cells_before"],
+                 "load_average_end": _load()})
+    write_report(out, log, bench, config_of(args, bench))
+
+
+def _load():
+    import os
+
+    try:
+        return list(os.getloadavg())
+    except OSError:
+        return None
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ import warnings
 
 import pandas as pd
 import torch
-from _llmers_grid import DATASETS, make_model, n_factors
+from _llmers_grid import DATASETS, make_model, n_factors, quick_overrides
 from _protocol import (
     RESULTS_DIR,
     CellLog,
@@ -103,7 +103,8 @@ def enhancers(kind: str, seed: int, encoder) -> list:
 def run_cell(model_name: str, kind: str, seed: int, train, test, args, encoder) -> dict:
     """Fit one pipeline on ``train``; per-user NDCG@10 on ``test`` and the costs."""
     steps = enhancers(kind, seed, encoder)
-    model = make_model(model_name, SPEC, seed, args.quick, args.threads)
+    model = make_model(model_name, SPEC, seed, args.threads,
+                       quick_overrides(model_name, SPEC) if args.quick else None)
     pipeline = Pipeline([*steps, ("model", model)])
     start = time.perf_counter()
     enhanced = train
