@@ -246,12 +246,12 @@ def goal_lines(goal: dict) -> list[str]:
              f"ratio {goal['ratio']:.3f}, Holm p {goal['p_holm']:.3g}")
     below = goal["chosen_below_own_base"]
     return [
-        f"- Goal 1, the best pipeline chosen on validation "
-        f"(`{goal.get('best_pipeline_name', '-')}`) >= {GOAL_RATIO}x the best tuned plain "
-        f"model (`{goal['best_plain']}`) on NDCG@10 with Holm p < {GOAL_P}: "
+        f"- Goal 1 (the best pipeline chosen on validation, "
+        f"`{goal.get('best_pipeline_name', '-')}`, should reach at least {GOAL_RATIO}x the "
+        f"best tuned plain model, `{goal['best_plain']}`, on NDCG@10 with Holm p < {GOAL_P}): "
         f"**{'met' if goal['met'] else 'not met'}** ({first}).",
-        f"- Goal 2, no pipeline chosen on validation significantly below its own base "
-        f"(any warm regime, Holm p < {GOAL_P}): "
+        f"- Goal 2 (no pipeline chosen on validation significantly below its own base, "
+        f"in any warm regime, Holm p < {GOAL_P}): "
         f"**{'met' if not below else 'not met'}**"
         + ("" if not below else " (" + "; ".join(
             f"{b['pipeline']} in {b['regime']}: {b['ratio']:.3f}, p {b['p_holm']:.3g}"
