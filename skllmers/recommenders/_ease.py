@@ -112,9 +112,11 @@ class EASERecommender(BaseRecommender):
     Memory grows with the square of the catalogue: fitting inverts a dense float64
     ``n_items x n_items`` matrix in place and then keeps ``B_`` as ``n_items²``
     float32 values, a peak of about 12 bytes per item pair (4.8 GB for 20 000 items,
-    of which ``B_`` is 1.6 GB); the prior needs two more dense matrices. Fitting time
-    is that of one matrix inverse, ``O(n_items³)`` (plus one product and, for
-    ``"lae"``, one more inverse with the prior).
+    of which ``B_`` is 1.6 GB); the prior needs one more dense matrix. Fitting time
+    is that of one matrix inverse, ``O(n_items³)``, with or without the prior: ``S``
+    is kept as a diagonal plus a product of ``n_items x d`` factors (``d`` the width
+    of the item vectors), so ``P S`` costs ``O(n_items² d)`` (``O(n_items² k)`` with
+    ``semantic_k``).
     The model reads no enhancer artifact but the item vectors, and those only with
     ``beta`` set: fitting on data that carries another raises an error naming the
     models that can. Augmented rows (``LLMInteractionAugmenter``) are rows, and count
@@ -208,9 +210,9 @@ class EASERecommender(BaseRecommender):
         self.semantic_source_ = source if beta > 0 else None
         gram = _dense_gram(user_items)
         if beta > 0:
-            semantic = semantic_item_matrix(vectors, self.semantic, l2=self.semantic_l2,
-                                            k=self.semantic_k)
-            self.B_ = _ease_with_prior(gram, self.l2, beta, semantic).astype(np.float32)
+            prior = _SemanticPrior.from_vectors(vectors, self.semantic, self.semantic_l2)
+            self.B_ = _ease_with_prior(gram, self.l2, beta, prior,
+                                       self.semantic_k).astype(np.float32)
         else:
             self.B_ = _ease(gram, self.l2).astype(np.float32)
         self.user_items_ = user_items.astype(np.float32)
@@ -281,22 +283,53 @@ def semantic_item_matrix(vectors, kind: str = "lae", *, l2: float = 1.0,
            [1, 0, 1],
            [0, 0, 0]])
     """
-    if kind not in _SEMANTIC_KINDS:
-        raise ValueError(f"kind={kind!r}; use one of {_SEMANTIC_KINDS}.")
-    unit = np.asarray(vectors, dtype=np.float64)
-    if unit.ndim != 2 or not np.isfinite(unit).all():
-        raise ValueError("vectors must be a finite 2-D array (one row per item).")
-    norms = np.linalg.norm(unit, axis=1, keepdims=True)
-    unit = unit / np.where(norms > 0, norms, 1.0)
-    gram = unit @ unit.T
-    if kind == "cosine":
-        np.fill_diagonal(gram, 0.0)
-        semantic = gram
-    else:
-        semantic = _ease(gram, l2)
-    if k is not None and k < len(semantic) - 1:
-        _keep_top_k_per_column(semantic, int(k))
-    return semantic
+    return _SemanticPrior.from_vectors(vectors, kind, l2).dense(k)
+
+
+class _SemanticPrior:
+    """``S = diag(a) + U Wᵀ``: the prior as a diagonal plus a rank-``d`` product.
+
+    Both kinds have this form for ``d``-dimensional unit rows ``F``. Cosine:
+    ``S = F Fᵀ - diag(|f_j|²)``. LAE, by Woodbury: ``Q = (F Fᵀ + l2 I)⁻¹ =
+    (I - F C Fᵀ) / l2`` with ``C = (Fᵀ F + l2 I_d)⁻¹``, so ``S = I - Q / diag(Q) =
+    I - D⁻¹ + (F C)(D⁻¹ F)ᵀ`` with ``D = diag(I - F C Fᵀ)``. A product ``P S`` then costs
+    ``O(n² d)`` instead of the ``O(n³)`` of an ``n x n`` inverse and product.
+    """
+
+    def __init__(self, diagonal, left, right):
+        self.diagonal, self.left, self.right = diagonal, left, right
+
+    @classmethod
+    def from_vectors(cls, vectors, kind: str, l2: float):
+        if kind not in _SEMANTIC_KINDS:
+            raise ValueError(f"kind={kind!r}; use one of {_SEMANTIC_KINDS}.")
+        unit = np.asarray(vectors, dtype=np.float64)
+        if unit.ndim != 2 or not np.isfinite(unit).all():
+            raise ValueError("vectors must be a finite 2-D array (one row per item).")
+        norms = np.linalg.norm(unit, axis=1, keepdims=True)
+        unit = unit / np.where(norms > 0, norms, 1.0)
+        if kind == "cosine":
+            return cls(-np.einsum("ij,ij->i", unit, unit), unit, unit)
+        inner = scipy.linalg.inv(unit.T @ unit + l2 * np.eye(unit.shape[1]))
+        left = unit @ inner
+        residual = 1.0 - np.einsum("ij,ij->i", left, unit)  # diag(I - F C Fᵀ) = l2 Q_jj
+        return cls(1.0 - 1.0 / residual, left, unit / residual[:, None])
+
+    def dense(self, k: int | None = None) -> np.ndarray:
+        semantic = self.left @ self.right.T
+        semantic[np.diag_indices_from(semantic)] += self.diagonal
+        np.fill_diagonal(semantic, 0.0)  # zero up to rounding already
+        if k is not None and k < len(semantic) - 1:
+            _keep_top_k_per_column(semantic, int(k))
+        return semantic
+
+    def left_product(self, matrix: np.ndarray, k: int | None = None) -> np.ndarray:
+        """``matrix @ S``: low rank without ``k``; through sparse top-``k`` columns with it."""
+        if k is not None and k < len(self.diagonal) - 1:
+            return np.asarray((sp.csc_matrix(self.dense(k)).T @ matrix.T).T)
+        product = (matrix @ self.left) @ self.right.T
+        product += matrix * self.diagonal
+        return product
 
 
 def _ease(gram: np.ndarray, l2: float) -> np.ndarray:
@@ -309,13 +342,18 @@ def _ease(gram: np.ndarray, l2: float) -> np.ndarray:
     return precision
 
 
-def _ease_with_prior(gram: np.ndarray, l2: float, beta: float,
-                     semantic: np.ndarray) -> np.ndarray:
-    """``B = M - P diag(diag(M) / diag(P))``, ``M = P (G + β S)``; overwrites ``gram``."""
-    target = gram + beta * semantic  # G + β S
+def _ease_with_prior(gram: np.ndarray, l2: float, beta: float, prior: _SemanticPrior,
+                     k: int | None) -> np.ndarray:
+    """``B = M - P diag(diag(M) / diag(P))``, ``M = P (G + β S)``; overwrites ``gram``.
+
+    ``P G = I - (l2 + β) P``, so ``M = I - (l2 + β) P + β P S`` needs one inverse and
+    the low-rank product ``P S``.
+    """
     gram[np.diag_indices_from(gram)] += l2 + beta
     precision = scipy.linalg.inv(gram.T, overwrite_a=True, check_finite=False)
-    weights = precision @ target
+    weights = beta * prior.left_product(precision, k)
+    weights -= (l2 + beta) * precision
+    weights[np.diag_indices_from(weights)] += 1.0
     weights -= precision * (np.diag(weights) / np.diag(precision))
     np.fill_diagonal(weights, 0.0)  # zero up to rounding already
     return weights

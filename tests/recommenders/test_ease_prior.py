@@ -170,6 +170,35 @@ def test_semantic_matrix_top_k_and_zero_rows():
         semantic_item_matrix(vectors, "dot")
 
 
+@pytest.mark.parametrize("n_items, width", [(12, 3), (4, 6)])
+def test_lae_matrix_equals_its_definition(n_items, width):
+    """The low-rank (Woodbury) form equals ``I - Q / diag(Q)``, ``Q = (F Fᵀ + l2 I)⁻¹``."""
+    vectors = np.random.default_rng(5).normal(size=(n_items, width))
+    vectors[1] = 0.0  # an item without text
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-300)
+    precision = np.linalg.inv(unit @ unit.T + 0.7 * np.eye(n_items))
+    expected = np.eye(n_items) - precision / np.diag(precision)
+    np.testing.assert_allclose(semantic_item_matrix(vectors, "lae", l2=0.7), expected,
+                               atol=1e-10)
+
+
+@pytest.mark.parametrize("kind, k", [("lae", None), ("lae", 2), ("cosine", None)])
+def test_prior_fit_equals_the_dense_formula(kind, k):
+    """The fit never forms ``S`` densely (without k) yet gives ``B`` of the dense formula."""
+    data = _random_data(n_users=40, n_items=9, seed=7)
+    vectors = np.random.default_rng(8).normal(size=(data.n_items, 3))
+    model = EASERecommender(l2=2.0, beta=5.0, semantic=kind, semantic_l2=0.5,
+                            semantic_k=k).fit(data.with_artifacts(item_features=vectors))
+    dense = data.to_csr(values="ones").toarray()
+    semantic = semantic_item_matrix(vectors, kind, l2=0.5, k=k)
+    gram = dense.T @ dense
+    precision = np.linalg.inv(gram + 7.0 * np.eye(data.n_items))
+    target = precision @ (gram + 5.0 * semantic)
+    expected = target - precision * (np.diag(target) / np.diag(precision))
+    np.fill_diagonal(expected, 0.0)
+    np.testing.assert_allclose(model.B_, expected, atol=1e-5)
+
+
 def test_beta_is_grid_searchable_and_clones(block_data, block_clusters):
     vectors = np.eye(4)[block_clusters] + 0.01  # the clusters, as text would tell them
     model = EASERecommender(l2=10.0, beta=0.0)
