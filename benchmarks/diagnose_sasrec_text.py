@@ -198,6 +198,8 @@ def report() -> None:
             "seed": c["seed"], "valid ndcg@10 (end)": c["final"]["ndcg@10"],
             "valid recall@50 (end)": c["final"]["recall@50"],
             "best ndcg@10 (epoch)": f"{c['best_ndcg@10']:.4f} ({c['best_epoch']})",
+            "plateau ndcg@10": _plateau(c, "ndcg@10"),
+            "plateau recall@50": _plateau(c, "recall@50"),
             "id norm start->end": _pair(start, end, "id"),
             "text norm start->end": _pair(start, end, "text"),
             "total norm start->end": _pair(start, end, "total"),
@@ -207,7 +209,8 @@ def report() -> None:
     table = pd.DataFrame(rows)
     plain = table[table["variant"] == "plain"]
     base = plain["valid ndcg@10 (end)"].mean() if len(plain) else np.nan
-    table["vs plain"] = table["valid ndcg@10 (end)"] / base
+    table["end vs plain"] = table["valid ndcg@10 (end)"] / base
+    table["plateau vs plain"] = table["plateau ndcg@10"] / plain["plateau ndcg@10"].mean()
     geo = {c["variant"]: c["text_geometry"] for c in cells if c["text_geometry"]}
     geo["random init (std 0.1)"] = geometry(
         np.random.default_rng(0).normal(0, 0.1, (3000, 64)))
@@ -219,7 +222,10 @@ def report() -> None:
         "# SASRec + item text: diagnosis on validation (ml-latest-small)", "",
         "`python benchmarks/diagnose_sasrec_text.py --variants ...` then `--report`; "
         f"commits {sorted({c['commit'] for c in cells})}. Validation rows only "
-        "(LeaveLastOut of the training split); 2 shared CPU cores, 1 thread per fit.", "",
+        "(LeaveLastOut of the training split); 2 shared CPU cores, 1 thread per fit, "
+        "machine load about 5 (fit seconds are wall time under that load). 'plateau': "
+        "the mean of the scores at epochs 25, 30, ..., 50 (one seed; consecutive "
+        "epochs of one fit differ by about 0.004).", "",
         "## Fits", "", table.to_markdown(index=False, floatfmt=".4f"), "",
         "## Geometry of the vectors the model receives", "",
         pd.DataFrame(geo).T.to_markdown(), "",
@@ -230,6 +236,11 @@ def report() -> None:
         lines += [notes.read_text()]
     (RESULTS / "sasrec_text_diagnosis.md").write_text("\n".join(lines))
     print("\n".join(lines))
+
+
+def _plateau(cell: dict, metric: str) -> float:
+    """Mean of the validation scores of epochs 25-50: less noisy than the last one."""
+    return float(np.mean([p[metric] for p in cell["curve"] if 25 <= p["epoch"] <= 50]))
 
 
 def _pair(start: dict, end: dict, key: str) -> str:

@@ -91,8 +91,8 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         it keeps the first gradient steps, the score scale and weight decay where the
         model was tuned. One scalar for all dimensions keeps PCA's ordering of variance.
         ``None`` leaves the scale as the reduction gives it. It matters for
-        ``mode="init"``; in ``mode="frozen"`` the torch models divide the fixed vectors
-        by their mean norm before the adapter, so the scale cancels.
+        ``mode="init"``; in ``mode="frozen"`` the torch models centre the fixed vectors
+        and divide them by their mean norm before the adapter, so the scale cancels.
     target : {"items", "users", "both"}, default="items"
         Which artifacts to attach: ``"item_embeddings"``, ``"user_embeddings"`` (same
         ``mode``) or both. The items' text is embedded in every case (the users are put
