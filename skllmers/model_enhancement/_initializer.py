@@ -74,8 +74,7 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
         have the per-dimension statistics of a random init of std ``target_std``
         instead of PCA's decreasing ones (a sentence encoder's first component has
         about four times the std of its 64th). The geometry of the items is then
-        judged by all kept directions alike, not by the first few. See Notes for
-        when it matters.
+        judged by all kept directions alike, not by the first few. See Notes.
     mode : {"init", "frozen"}, default="init"
         ``"init"``: the embedding tables start from the vectors and train.
         ``"frozen"``: the vectors stay fixed behind a trainable adapter.
@@ -158,6 +157,18 @@ class LLMEmbeddingInitializer(TransformerMixin, BaseEstimator, auto_wrap_output_
     GuidanceRegularizer : Align a model's embeddings with LLM profiles during training.
     skllmers.EmbeddingInit : The artifact this transformer attaches.
     skllmers.llm.PrecomputedVectors : Vectors computed elsewhere, looked up by id.
+
+    Notes
+    -----
+    Which mode to use depends on how long the model trains. With SASRec on
+    ml-latest-small, ``mode="init"`` reached the plain model's quality in about half
+    the epochs and then fell below it. ``mode="frozen"`` with ``add_id_embedding=True``
+    ended level with the plain model after a full training (see
+    :class:`~skllmers.recommenders.SASRecRecommender`, Notes). So stop early
+    (``early_stopping=True``) with ``"init"``, and prefer ``"frozen"`` for a fully
+    trained model. ``whiten=True`` gives the init a random init's per-dimension
+    statistics. It did not help SASRec there. It is an option for models that
+    regularise or rank by each dimension alike.
 
     References
     ----------
