@@ -142,6 +142,9 @@ def report() -> dict:
         "## Paired Wilcoxon tests of per-user NDCG@10 against plain (Holm over rows)", "",
         table.to_markdown(index=False, floatfmt=".4g"), "",
     ]
+    notes = RESULTS / "sasrec_text_test_notes.md"
+    if notes.exists():
+        lines += [notes.read_text()]
     (RESULTS / "sasrec_text_test.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result
