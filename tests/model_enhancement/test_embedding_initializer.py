@@ -77,6 +77,19 @@ def test_pca_then_rescaled_to_target_std(small_data):
     np.testing.assert_allclose(unscaled.vectors_[has_text], expected, atol=1e-5)
 
 
+def test_whitened_pca_gives_every_component_the_target_std(small_data):
+    plain = _init(target_std=0.1).fit(small_data)
+    white = _init(target_std=0.1, whiten=True).fit(small_data)
+    has_text = np.any(plain.vectors_ != 0, axis=1)
+    stds = plain.vectors_[has_text].std(axis=0)
+    assert stds.max() > 1.2 * stds.min()  # PCA's decreasing variances
+    np.testing.assert_allclose(white.vectors_[has_text].std(axis=0), 0.1, rtol=1e-3)
+    # the same directions, each rescaled: correlation 1 per component
+    for j in range(2):
+        r = np.corrcoef(plain.vectors_[has_text, j], white.vectors_[has_text, j])[0, 1]
+        assert abs(r) == pytest.approx(1, abs=1e-4)
+
+
 def test_item_without_text_gets_zero_row_and_is_not_sent(small_data):
     encoder = RecordingEncoder(embed_dim=8)
     init = _init(encoder=encoder).fit(small_data)
@@ -185,6 +198,8 @@ def test_init_stores_params_only():
     ({"n_components": 10}, "PCA cannot give n_components=10 from 3 item texts"),
     ({"reduction": None, "n_components": 4}, "keeps the encoder's width"),
     ({"reduction": "random_projection", "n_components": None}, "integer n_components"),
+    ({"reduction": "random_projection", "whiten": True}, "needs reduction='pca'"),
+    ({"whiten": "yes"}, "'whiten' parameter"),
 ])
 def test_bad_params_fail_at_fit(small_data, params, match):
     with pytest.raises(ValueError, match=match):

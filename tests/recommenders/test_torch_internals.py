@@ -412,6 +412,23 @@ def test_frozen_vectors_pass_through_the_adapter_and_stay_fixed():
     assert mlp.id is None and mlp().shape == (5, 3)
 
 
+def test_fixed_inputs_are_centred_unit_scale_and_zero_rows_stay_zero():
+    rng = np.random.default_rng(0)
+    # every row near one shared direction, as a sentence encoder gives; row 2 has no text
+    vectors = (np.ones(6) * 3 + rng.normal(size=(5, 6))).astype(np.float32)
+    vectors[2] = 0
+    table = EntityEmbedding(5, 3, frozen_vectors=vectors, features=vectors * 10)
+    for fixed in (table.frozen.numpy(), table.features.numpy()):
+        present = np.delete(fixed, 2, axis=0)
+        np.testing.assert_allclose(present.mean(axis=0), 0, atol=1e-5)
+        assert np.linalg.norm(present, axis=1).mean() == pytest.approx(1, rel=1e-5)
+        assert not fixed[2].any()
+    # the adapter's output no longer shares the direction of the raw vectors' mean
+    outputs = table.adapter(table.frozen).detach().numpy()
+    unit = outputs / np.linalg.norm(outputs, axis=1, keepdims=True)
+    assert abs(np.delete(unit, 2, axis=0).mean(axis=0)).max() < 0.5
+
+
 # ---------------------------------------------------------------------- guidance head
 def test_guidance_selects_distinct_codes_with_a_target():
     targets = np.ones((6, 4), np.float32)
