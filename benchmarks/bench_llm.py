@@ -227,27 +227,38 @@ def bench_batched(args):
             )
             longest = max(prompts, key=len)
             llm.generate([longest])  # warm-up: loads the model
-            seconds = {"raw": []} | {k: [] for k in args.parallel}
+            unshared = [f"{k}-whole" for k in args.unshared]
+            seconds = {"raw": []} | {k: [] for k in args.parallel} | {k: [] for k in unshared}
             cpu = {key: [] for key in seconds}
-            texts = {}
+            texts, shared = {}, {}
             for _ in range(args.repeats):  # interleaved, so that a load change hits all
                 start, start_cpu = time.perf_counter(), time.process_time()
                 texts["raw"], counts = _raw_run(raw, prompts, args.max_tokens)
                 seconds["raw"].append(time.perf_counter() - start)
                 cpu["raw"].append(time.process_time() - start_cpu)
-                for k in args.parallel:
+                for k in args.parallel + unshared:
+                    n_parallel, share = (k, True) if k in args.parallel else (int(k[:-6]), False)
                     # A new n_parallel makes a new batch context: build it untimed.
-                    llm.set_params(n_parallel=k).generate([longest])
+                    llm.set_params(n_parallel=n_parallel).generate([longest])
+                    if n_parallel > 1:
+                        llm._model("batch").share_prefix = share
                     start, start_cpu = time.perf_counter(), time.process_time()
                     texts[k] = llm.generate(prompts)
                     seconds[k].append(time.perf_counter() - start)
                     cpu[k].append(time.process_time() - start_cpu)
+                    if n_parallel > 1:
+                        shared[k] = llm._model("batch").shared_prefix_tokens
             n_tokens = sum(counts)
             base = {"wall": statistics.median(seconds["raw"]), "cpu": statistics.median(cpu["raw"])}
             label = MODELS[name][0]
-            setups = [("raw", "raw create_chat_completion, one at a time", None)] + [
-                (k, f"LlamaCppLLM n_parallel={k}", k) for k in args.parallel
-            ]
+            setups = (
+                [("raw", "raw create_chat_completion, one at a time", None)]
+                + [(k, f"LlamaCppLLM n_parallel={k}", k) for k in args.parallel]
+                + [
+                    (k, f"LlamaCppLLM n_parallel={k[:-6]}, prompts read whole", int(k[:-6]))
+                    for k in unshared
+                ]
+            )
             for key, setup, n_parallel in setups:
                 rows.append(
                     _row(
@@ -263,7 +274,8 @@ def bench_batched(args):
                         texts["raw"],
                     )
                 )
-            for row in rows[-len(args.parallel) - 1 :]:
+                rows[-1]["shared_prefix_tokens"] = shared.get(key, 0)
+            for row in rows[-len(setups) :]:
                 print(
                     f"   {row['model']:36s} {threads} thr  {row['setup']:42s} "
                     f"{row['tokens_per_s']:7.1f} tok/s  x{row['ratio_vs_raw']:5.2f}  "
@@ -339,7 +351,10 @@ def _write_batched(args, rows, prompts, load_before, wall):
         f"`python benchmarks/bench_llm.py --batched --models {' '.join(args.models)} "
         f"--threads-list {' '.join(map(str, args.threads_list))} "
         f"--parallel {' '.join(map(str, args.parallel))} --prompts {args.prompts} "
-        f"--max-tokens {args.max_tokens} --repeats {args.repeats}`",
+        f"--max-tokens {args.max_tokens} --repeats {args.repeats}"
+        + (f" --unshared {' '.join(map(str, args.unshared))}" if args.unshared else "")
+        + (f" --tag {args.tag}" if args.tag else "")
+        + "`",
         "",
         f"{len(prompts)} chat-wrapped item prompts of ml-latest-small, greedy, "
         f"max_tokens={args.max_tokens}, n_ctx={args.n_ctx}; generated tokens/s = tokens of "
@@ -353,15 +368,15 @@ def _write_batched(args, rows, prompts, load_before, wall):
         f"after {meta['load_average_after']}.",
         "",
         "| model | threads | set-up | median s | tokens/s | ratio vs raw | tokens per CPU-s "
-        "| CPU-time ratio | same text as raw | common prefix |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU-time ratio | same text as raw | common prefix | shared prompt prefix read once |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['threads']} | {row['setup']} | {row['median_s']} | "
             f"{row['tokens_per_s']} | {row['ratio_vs_raw']} | {row['tokens_per_cpu_s']} | "
             f"{row['cpu_ratio_vs_raw']} | {row['same_text_as_raw']} | "
-            f"{row['common_prefix_share']} |"
+            f"{row['common_prefix_share']} | {row['shared_prefix_tokens'] or '-'} |"
         )
     if goal is not None:
         verdict = "met" if goal["met"] else "not met"
@@ -399,6 +414,13 @@ def main():
     )
     parser.add_argument("--threads-list", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--parallel", nargs="+", type=int, default=[1, 4, 8, 16])
+    parser.add_argument(
+        "--unshared",
+        nargs="*",
+        type=int,
+        default=[],
+        help="n_parallel values also run with every prompt read whole (no shared prefix)",
+    )
     parser.add_argument("--prompts", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=48)
     parser.add_argument("--n-ctx", type=int, default=1024)

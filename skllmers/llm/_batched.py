@@ -9,6 +9,12 @@ freed (``llama_memory_seq_rm``) and the next waiting prompt takes its slot.
 Each sequence samples with its own sampler chain (its own grammar state and
 random stream), built as ``Llama.generate`` builds its sampler.
 
+The prompts of a call usually start alike (the chat template, its default
+system prompt, the instruction): that shared prefix is read once, into a
+stream of its own, and each admitted sequence starts from a copy of it
+(``llama_memory_seq_cp`` copies the stream's cells), as one-at-a-time
+decoding reuses the prefix it has in common with the previous prompt.
+
 Why one stream per sequence rather than a unified cache: in a unified cache
 a sequence's cells sit after those of the others, so attention adds its
 terms in another order and greedy answers drift from one-at-a-time decoding
@@ -28,6 +34,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 _KV_ROUNDING = 256  # llama.cpp pads the KV cache to this many cells
+_MAX_SEQUENCES = 256  # llama.cpp's most sequences per context (LLAMA_MAX_SEQ)
+# A shorter shared prefix is read by each sequence: copying a stream costs a
+# few token reads' worth of memory traffic.
+MIN_SHARED_PREFIX = 8
 
 
 @dataclass
@@ -73,14 +83,22 @@ class BatchedDecoder:
         Most sequences decoded together.
     n_batch : int
         Most tokens per ``llama_decode``.
+    share_prefix : bool, default=True
+        Read the prompts' shared prefix once (in one more KV stream) and copy
+        it to each sequence, when it has at least ``MIN_SHARED_PREFIX``
+        tokens; ``False`` reads every prompt whole.
     """
 
-    def __init__(self, llama, n_parallel, n_batch):
+    def __init__(self, llama, n_parallel, n_batch, share_prefix=True):
         import llama_cpp
 
         self._llama = llama  # keeps the weights alive while the context lives
         self.n_parallel = int(n_parallel)
         self.n_batch = int(n_batch)
+        self.share_prefix = bool(share_prefix)
+        # the prefix's stream: one more sequence id, where llama.cpp has room for it
+        self._prefix_seq = self.n_parallel if self.n_parallel < _MAX_SEQUENCES else None
+        self.shared_prefix_tokens = 0  # of the last call
         self._vocab = llama_cpp.llama_model_get_vocab(llama.model)
         self._context = None
         self.cells_per_sequence = 0
@@ -101,10 +119,11 @@ class BatchedDecoder:
             self._context.close()
             self._context = None
         params = llama_cpp.llama_context_params.from_buffer_copy(self._llama.context_params)
-        params.n_ctx = per_sequence * self.n_parallel
+        n_streams = self.n_parallel + (self._prefix_seq is not None)
+        params.n_ctx = per_sequence * n_streams
         params.n_batch = self.n_batch
         params.n_ubatch = min(self.n_batch, self._llama.context_params.n_ubatch or self.n_batch)
-        params.n_seq_max = self.n_parallel
+        params.n_seq_max = n_streams
         # One KV stream per sequence: its cells start at 0 as in a context of its
         # own, so attention sums in the same order and greedy answers match
         # one-at-a-time decoding.
@@ -154,6 +173,7 @@ class BatchedDecoder:
         ctx = self._context.ctx
         memory = llama_cpp.llama_get_memory(ctx)
         llama_cpp.llama_memory_clear(memory, True)
+        prefix = self._read_shared_prefix(ctx, requests)
         waiting = deque(range(len(requests)))
         free_ids = list(range(self.n_parallel - 1, -1, -1))
         active, answers = [], [None] * len(requests)
@@ -162,15 +182,19 @@ class BatchedDecoder:
                 while waiting and free_ids:
                     index = waiting.popleft()
                     request = requests[index]
-                    active.append(
-                        _Sequence(
-                            index=index,
-                            seq_id=free_ids.pop(),
-                            request=request,
-                            sampler=self._sampler(request.grammar, temperature, seed),
-                            pending=list(request.tokens),
-                        )
+                    sequence = _Sequence(
+                        index=index,
+                        seq_id=free_ids.pop(),
+                        request=request,
+                        sampler=self._sampler(request.grammar, temperature, seed),
+                        pending=list(request.tokens[prefix:]),
+                        n_past=prefix,
                     )
+                    if prefix:  # the stream's cells are copied before the next decode
+                        llama_cpp.llama_memory_seq_cp(
+                            memory, self._prefix_seq, sequence.seq_id, -1, -1
+                        )
+                    active.append(sequence)
                 self._decode(ctx, active)
                 for sequence in [s for s in active if s.batch_row >= 0]:
                     if self._step(ctx, sequence):
@@ -195,23 +219,15 @@ class BatchedDecoder:
         split such a batch into uneven micro-batches, and a sequence's tokens
         would meet other matrix shapes than one at a time.
         """
-        import llama_cpp
 
-        token, pos, n_seq_id, seq_ids, logits = self._views
         n_tokens = 0
 
         def add(sequence, tokens, wants_logits):
             nonlocal n_tokens
-            end = n_tokens + len(tokens)
-            token[n_tokens:end] = tokens
-            pos[n_tokens:end] = np.arange(sequence.n_past, sequence.n_past + len(tokens))
-            n_seq_id[n_tokens:end] = 1
-            logits[n_tokens:end] = 0
-            for row in range(n_tokens, end):
-                seq_ids[row][0] = sequence.seq_id
+            end = _fill(self._views, n_tokens, sequence.seq_id, tokens, sequence.n_past)
             sequence.n_past += len(tokens)
             if wants_logits:
-                logits[end - 1] = 1
+                self._views[4][end - 1] = 1
                 sequence.batch_row = end - 1
             n_tokens = end
 
@@ -228,14 +244,40 @@ class BatchedDecoder:
             for sequence in active:
                 add(sequence, [sequence.next_token], True)
                 sequence.next_token = None
+        self._run(ctx, n_tokens, len(active))
+
+    def _run(self, ctx, n_tokens, n_sequences):
+        import llama_cpp
+
         self._batch.n_tokens = n_tokens
         status = llama_cpp.llama_decode(ctx, self._batch)
         if status != 0:
             raise RuntimeError(
                 f"llama_decode returned {status} for a batch of {n_tokens} tokens over "
-                f"{len(active)} sequences ({self.cells_per_sequence} KV cells each); lower "
+                f"{n_sequences} sequences ({self.cells_per_sequence} KV cells each); lower "
                 "n_parallel or n_ctx."
             )
+
+    def _read_shared_prefix(self, ctx, requests):
+        """Read the tokens every request starts with into the prefix stream; their count.
+
+        0 (nothing read) with ``share_prefix=False``, for a single request, a
+        prefix shorter than ``MIN_SHARED_PREFIX``, or without room for the
+        prefix stream (``n_parallel`` at llama.cpp's 256 sequences).
+        """
+        self.shared_prefix_tokens = 0
+        if not self.share_prefix or self._prefix_seq is None or len(requests) < 2:
+            return 0
+        length = shared_prefix_length([request.tokens for request in requests])
+        if length < MIN_SHARED_PREFIX:
+            return 0
+        prefix = requests[0].tokens[:length]
+        for start in range(0, length, self.n_batch):
+            chunk = prefix[start : start + self.n_batch]
+            # no logits: nothing is sampled from the prefix alone
+            self._run(ctx, _fill(self._views, 0, self._prefix_seq, chunk, start), 1)
+        self.shared_prefix_tokens = length
+        return length
 
     def _step(self, ctx, sequence):
         """Sample the sequence's next token; True when the sequence is finished."""
@@ -277,6 +319,40 @@ class BatchedDecoder:
             add(llama_cpp.llama_sampler_init_temp(float(temperature)))
             add(llama_cpp.llama_sampler_init_dist(int(seed)))
         return chain
+
+
+def shared_prefix_length(token_lists):
+    """Tokens all the lists start with, leaving each at least one token of its own.
+
+    >>> shared_prefix_length([[1, 2, 3, 4], [1, 2, 3], [1, 2, 5]])
+    2
+    >>> shared_prefix_length([[1, 2], [1, 2]])
+    1
+    """
+    first = token_lists[0]
+    length = min(len(tokens) for tokens in token_lists) - 1
+    for tokens in token_lists[1:]:
+        common = 0
+        while common < length and tokens[common] == first[common]:
+            common += 1
+        length = common
+    return max(length, 0)
+
+
+def _fill(views, start_row, seq_id, tokens, start_pos):
+    """Write ``tokens`` of one sequence from batch row ``start_row``, without logits.
+
+    Returns the row after the last one written.
+    """
+    token, pos, n_seq_id, seq_ids, logits = views
+    end = start_row + len(tokens)
+    token[start_row:end] = tokens
+    pos[start_row:end] = np.arange(start_pos, start_pos + len(tokens))
+    n_seq_id[start_row:end] = 1
+    logits[start_row:end] = 0
+    for row in range(start_row, end):
+        seq_ids[row][0] = seq_id
+    return end
 
 
 def _batch_views(batch, n_tokens):

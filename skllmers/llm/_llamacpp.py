@@ -113,16 +113,19 @@ class LlamaCppLLM(TextGenerationMixin, EmbeddingMixin, BaseBackend):
         one llama.cpp batch carries the next token of up to ``n_parallel``
         sequences (each in its own stream of one KV cache, with its own
         sampler and grammar), and a finished sequence's slot takes the next
-        prompt. It pays where the hardware has spare compute per weight read,
-        as on a GPU; on CPU cores a token costs about as much alone as in a
-        batch (measured on 2 cores, ``benchmarks/bench_llm.py --batched``:
-        one thread gains nothing, two threads 1.0x-1.5x for Qwen2.5-1.5B
-        Q4_K_M at 8-16 sequences, 1.8x for SmolLM2). Greedy answers are those of
-        ``n_parallel=1`` except at floating-point near-ties, where batched
-        matrix kernels may round differently and the answer continues with
-        another token; the cache does not tell them apart. Memory: one KV
-        stream per sequence, sized to the longest prompt of a call plus
-        ``max_tokens``.
+        prompt. The prompts' shared beginning (chat template, system prompt,
+        instruction) is read once and copied to each sequence. It pays where
+        the hardware has spare compute per weight read, as on a GPU; on CPU
+        cores a token decoded alone is already compute-bound, and a batch
+        gains only what llama.cpp's batched matrix kernels gain (measured on
+        2 busy cores, ``benchmarks/bench_llm.py --batched``, Qwen2.5-1.5B
+        Q4_K_M: 1.4x raw llama-cpp-python at 8 sequences, 1.7x at 16; at most
+        2-3x even in theory, see ``benchmarks/results/llm_batched_*.md``).
+        Greedy answers are those of ``n_parallel=1`` except at floating-point
+        near-ties, where batched matrix kernels may round differently and the
+        answer continues with another token; the cache does not tell them
+        apart. Memory: one KV stream per sequence and one for the shared
+        prefix, sized to the longest prompt of a call plus ``max_tokens``.
     temperature : float, default=0.0
         Sampling temperature; 0 is greedy (deterministic).
     max_tokens : int, default=128

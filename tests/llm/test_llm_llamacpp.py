@@ -514,6 +514,46 @@ def test_batched_generation_equals_one_at_a_time_on_byte_tokens(tiny_model_path)
     assert model.n_parallel == 3 and model.cells_per_sequence % 256 == 0
 
 
+def test_batched_prompts_read_their_shared_prefix_once(tiny_model_path):
+    from skllmers.llm._batched import MIN_SHARED_PREFIX, shared_prefix_length
+
+    head = "Describe the movie in two sentences for a user who likes films: "
+    prompts = [head + title for title in ("Alien", "Heat", "Up", "Alien 3", "Heat")]
+    expected = make_llm(tiny_model_path, max_tokens=12).generate(prompts)
+    batched = make_llm(tiny_model_path, max_tokens=12, n_parallel=2)  # slots are refilled
+    assert batched.generate(prompts) == expected
+    decoder, requests = batched._model("batch"), _requests(batched, prompts)
+    shared = shared_prefix_length([request.tokens for request in requests])
+    assert decoder.shared_prefix_tokens == shared >= MIN_SHARED_PREFIX
+    decoder.share_prefix = False  # every prompt read whole: the same answers
+    assert batched.generate(prompts) == expected
+    assert decoder.shared_prefix_tokens == 0
+
+
+def test_batched_prompts_without_a_long_shared_prefix_are_read_whole(tiny_model_path):
+    prompts = ["Alien and Heat", "Up", "Alien 3"]  # share at most one token
+    expected = make_llm(tiny_model_path, max_tokens=6).generate(prompts)
+    batched = make_llm(tiny_model_path, max_tokens=6, n_parallel=2)
+    assert batched.generate(prompts) == expected
+    assert batched._model("batch").shared_prefix_tokens == 0
+
+
+def test_shared_prefix_leaves_each_prompt_a_token_of_its_own():
+    from skllmers.llm._batched import shared_prefix_length
+
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9], [1, 2, 3]]) == 2
+    assert shared_prefix_length([[5, 6, 7], [5, 6, 7]]) == 2
+    assert shared_prefix_length([[1, 2], [3, 4]]) == 0
+    assert shared_prefix_length([[1]]) == 0
+
+
+def _requests(llm, prompts):
+    from skllmers.llm._batched import DecodeRequest
+
+    model = llm._model("generate")
+    return [DecodeRequest(llm._tokenize_prompt(model, p)[1](p), llm.max_tokens) for p in prompts]
+
+
 def test_batched_generation_of_prompts_truncated_near_the_context_size(tiny_model_path):
     n_ctx, max_tokens = 256, 32
     prompts = _multibyte_prompts(30)

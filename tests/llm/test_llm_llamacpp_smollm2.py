@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from skllmers.llm import LlamaCppLLM, PromptTruncatedWarning
+from skllmers.llm._batched import MIN_SHARED_PREFIX
 
 llama_cpp = pytest.importorskip("llama_cpp")
 pytestmark = pytest.mark.llama
@@ -126,6 +127,8 @@ def test_batched_greedy_generation_equals_one_at_a_time(smollm2_path, smollm2):
         batched = make_llm(smollm2_path, n_parallel=n_parallel)
         assert batched.generate(PROMPTS) == one_at_a_time
         assert batched.stats()["calls"] == len(PROMPTS)
+        # the chat template's head (system prompt included) was read once, then copied
+        assert batched._model("batch").shared_prefix_tokens >= MIN_SHARED_PREFIX
 
 
 def test_batched_constrained_choice_equals_one_at_a_time(smollm2_path, smollm2):
