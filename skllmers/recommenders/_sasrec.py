@@ -169,10 +169,9 @@ class SASRecRecommender(TorchRecommender):
     recommended path is the frozen text view beside the ID embedding
     (``LLMEmbeddingInitializer(mode="frozen")``, LLM-ESR's dual view; the model
     centres the vectors). It ended level with the plain model on validation, and
-    1.15x on test over three seeds (Wilcoxon p=0.03, not significant after Holm over
-    the nine tests). The same vectors shuffled across items gave 1.05x, so only part
-    of that gain is the text's meaning, mostly on long-tail items (1.29x against
-    0.88x shuffled). A PCA init
+    1.08x on test over five seeds (Wilcoxon p=0.15; not significant). The same
+    vectors shuffled across items gave 1.02x; the text's meaning shows mostly on
+    long-tail items (1.24x, against 0.92x shuffled). A PCA init
     (``mode="init"``, Harte et al.) peaked at 10-25 epochs on validation and then
     declined. Stopped at 20 epochs, it scored 1.18x on test (p=0.14) with 2.5x fewer
     epochs. Use it with ``early_stopping=True`` or fewer epochs, not for a full
