@@ -11,8 +11,8 @@ checks what an encoder or an LLM answered the same way:
 - **vectors**: :func:`embed_texts` (each distinct non-empty text once; empty text is a
   zero row; NaN or infinite vectors are an error naming the ids), :func:`unit_rows`,
   :func:`align_rows`, :func:`check_unseen`;
-- **LLM calls**: :func:`llm_generate`, :func:`llm_choose`, :func:`llm_score`,
-  :func:`llm_counters`, :func:`counter_delta` and :class:`StageTimer`;
+- **LLM calls**: :func:`llm_generate`, :func:`llm_call_many`, :func:`llm_choose`,
+  :func:`llm_score`, :func:`llm_counters`, :func:`counter_delta` and :class:`StageTimer`;
 - **templates**: :func:`check_template`, :func:`fill_template`;
 - **checks**: :func:`check_llm`, :func:`check_encoder` (and, for code not yet on
   ``_parameter_constraints``, :func:`check_int`, :func:`check_fraction`,
@@ -51,6 +51,7 @@ __all__ = [
     "history_texts",
     "item_texts",
     "item_titles",
+    "llm_call_many",
     "llm_choose",
     "llm_counters",
     "llm_generate",
@@ -592,17 +593,7 @@ def llm_choose(llm, prompts, options, *, verbose=False, desc="LLM choices") -> n
     prompts, options = list(prompts), [list(o) for o in options]
     if not prompts:
         return np.zeros(0, np.int64)
-    if callable(getattr(llm, "choose_many", None)):
-        answers = list(llm.choose_many(prompts, options))
-    else:
-        from tqdm.auto import tqdm
-
-        pairs = list(zip(prompts, options, strict=True))
-        answers = [llm.choose(p, o)
-                   for p, o in tqdm(pairs, desc=desc, disable=not verbose, leave=False)]
-    if len(answers) != len(prompts):
-        raise ValueError(f"{type(llm).__name__} answered {len(answers)} of {len(prompts)} "
-                         "choice prompts.")
+    answers = llm_call_many(llm, "choose", prompts, options, verbose=verbose, desc=desc)
     chosen = np.full(len(prompts), -1, np.int64)
     for i, (answer, opts) in enumerate(zip(answers, options, strict=True)):
         if answer is None:
@@ -615,6 +606,35 @@ def llm_choose(llm, prompts, options, *, verbose=False, desc="LLM choices") -> n
                 f"{len(opts)} options it was given; choose() must return an option verbatim."
             ) from None
     return chosen
+
+
+def llm_call_many(llm, method, prompts, options, *, verbose=False, desc=None) -> list:
+    """``llm.<method>_many(prompts, options)``, else ``llm.<method>`` prompt by prompt.
+
+    ``method`` is ``"choose"`` or ``"score_options"``; ``options`` holds one list per
+    prompt. A backend without the batched method is called once per prompt, with a
+    progress bar under ``verbose``. Raises when the answers do not match the prompts.
+
+    Examples
+    --------
+    >>> from skllmers.llm.testing import ScriptedLLM
+    >>> llm_call_many(ScriptedLLM(), "choose", ["pick"], [["x", "y"]])
+    ['x']
+    """
+    batched = getattr(llm, f"{method}_many", None)
+    if callable(batched):
+        answers = list(batched(prompts, options))
+    else:
+        from tqdm.auto import tqdm
+
+        single = getattr(llm, method)
+        pairs = list(zip(prompts, options, strict=True))
+        answers = [single(p, o)
+                   for p, o in tqdm(pairs, desc=desc, disable=not verbose, leave=False)]
+    if len(answers) != len(prompts):
+        raise ValueError(f"{type(llm).__name__}.{method}_many answered {len(answers)} of "
+                         f"{len(prompts)} prompts; it must return one answer per prompt.")
+    return answers
 
 
 def llm_score(llm, prompts, options, *, verbose=False, desc="LLM scores") -> np.ndarray:
@@ -631,13 +651,8 @@ def llm_score(llm, prompts, options, *, verbose=False, desc="LLM scores") -> np.
     prompts, options = list(prompts), list(options)
     if not prompts:
         return np.zeros((0, len(options)))
-    if callable(getattr(llm, "score_options_many", None)):
-        scores = list(llm.score_options_many(prompts, [options] * len(prompts)))
-    else:
-        from tqdm.auto import tqdm
-
-        scores = [llm.score_options(p, options)
-                  for p in tqdm(prompts, desc=desc, disable=not verbose, leave=False)]
+    scores = llm_call_many(llm, "score_options", prompts, [options] * len(prompts),
+                           verbose=verbose, desc=desc)
     scores = np.asarray([np.full(len(options), np.nan) if s is None else s for s in scores],
                         dtype=np.float64)
     if scores.shape != (len(prompts), len(options)):

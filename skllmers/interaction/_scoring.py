@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from .._text import llm_call_many
 from ._prompts import NO_ANSWERS, YES_ANSWERS
 
 __all__ = ["answer_logprobs", "yes_log_odds"]
@@ -110,17 +111,8 @@ def yes_log_odds(llm, prompts, *, verbose=False, desc="LLM yes/no"):
 def _score_calls(llm, prompts, options, verbose, desc):
     if not prompts:
         return []
-    if callable(getattr(llm, "score_options_many", None)):
-        results = list(llm.score_options_many(prompts, options))
-    else:
-        from tqdm.auto import tqdm
-
-        pairs = list(zip(prompts, options, strict=True))
-        results = [llm.score_options(p, o)
-                   for p, o in tqdm(pairs, desc=desc, disable=not verbose, leave=False)]
-    if len(results) != len(prompts):
-        raise ValueError(f"{type(llm).__name__}.score_options_many answered {len(results)} "
-                         f"of {len(prompts)} prompts; it must return one array per prompt.")
+    results = llm_call_many(llm, "score_options", prompts, options, verbose=verbose,
+                            desc=desc)
     checked = []
     for result, opts in zip(results, options, strict=True):
         scores = (np.full(len(opts), np.nan) if result is None
