@@ -51,6 +51,18 @@ class DroppedTestRowsWarning(UserWarning):
 class _InteractionSplitter(BaseCrossValidator):
     """Shared driver: validate ``X``, build folds, drop unseen test rows, keep stats."""
 
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Number of folds, ``n_splits``; the arguments are ignored.
+
+        Examples
+        --------
+        >>> from skllmers.model_selection import LeaveLastOut
+        >>> LeaveLastOut(n_splits=2).get_n_splits()
+        2
+        """
+        _check_int(self.n_splits, "n_splits", 1)
+        return int(self.n_splits)
+
     def split(self, X, y=None, groups=None):
         """Generate ``(train, test)`` row positions of ``X`` for each fold.
 
@@ -205,18 +217,6 @@ class LeaveLastOut(_InteractionSplitter):
         self.drop_unseen = drop_unseen
         self.random_state = random_state
 
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of folds, ``n_splits``; the arguments are ignored.
-
-        Examples
-        --------
-        >>> from skllmers.model_selection import LeaveLastOut
-        >>> LeaveLastOut(n_splits=2).get_n_splits()
-        2
-        """
-        _check_int(self.n_splits, "n_splits", 1)
-        return int(self.n_splits)
-
     def _check_params(self):
         _check_int(self.n, "n", 1)
         _check_int(self.n_splits, "n_splits", 1)
@@ -303,18 +303,6 @@ class UserRandomSplit(_InteractionSplitter):
         self.min_train = min_train
         self.drop_unseen = drop_unseen
         self.random_state = random_state
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of folds, ``n_splits``; the arguments are ignored.
-
-        Examples
-        --------
-        >>> from skllmers.model_selection import UserRandomSplit
-        >>> UserRandomSplit(n_splits=3).get_n_splits()
-        3
-        """
-        _check_int(self.n_splits, "n_splits", 1)
-        return int(self.n_splits)
 
     def _check_params(self):
         _check_test_size(self.test_size)
@@ -496,18 +484,6 @@ class ColdItemSplit(_InteractionSplitter):
         self.n_splits = n_splits
         self.drop_unseen = drop_unseen
         self.random_state = random_state
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of folds, ``n_splits``; the arguments are ignored.
-
-        Examples
-        --------
-        >>> from skllmers.model_selection import ColdItemSplit
-        >>> ColdItemSplit(n_splits=3).get_n_splits()
-        3
-        """
-        _check_int(self.n_splits, "n_splits", 1)
-        return int(self.n_splits)
 
     def _check_params(self):
         _check_item_test_size(self.test_size)
