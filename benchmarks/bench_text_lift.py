@@ -94,7 +94,9 @@ def load_ml1m():
                           "goal_k": 20}
 
 
-def load_small():
+def load_small(n_test: int = 1):
+    """ml-latest-small, items with >= 5 ratings; test and validation are each user's last
+    ``n_test`` rows (LeaveLastOut), validation taken from the training rows."""
     from skllmers.datasets import load_movielens
     from skllmers.model_selection import LeaveLastOut
 
@@ -105,9 +107,10 @@ def load_small():
     items = data.items.loc[data.items.index.isin(frame["item_id"])]
     data = InteractionData.from_pandas(frame, items=items, rating_col="rating",
                                        time_col="timestamp")
-    train_idx, test_idx = next(LeaveLastOut(random_state=0).split(data))
+    splitter = LeaveLastOut(n=n_test, random_state=0)
+    train_idx, test_idx = next(splitter.split(data))
     train = data[train_idx]
-    fit_idx, valid_idx = next(LeaveLastOut(random_state=0).split(train))
+    fit_idx, valid_idx = next(splitter.split(train))
     parts = {"train": train[fit_idx], "valid": train[valid_idx], "full_train": train,
              "test": data[test_idx]}
     table = items.loc[data.item_ids]
