@@ -14,7 +14,10 @@ validates on the five before them), the powered re-test stated in
 ``results/sasrec_text_last5_protocol.md`` before it ran; its files are
 ``results/sasrec_text_last5*``. ``--fit ease`` adds plain EASE, its ``l2`` tuned on
 validation, so the tests compare against the best plain model of the split, whichever
-it is. Every SASRec choice was made on validation with
+it is. Stage 2 of that protocol tunes plain SASRec and the text view on its validation
+rows (``--validate plain|text --grid-index I`` over ``TUNING_GRID``), then ``--fit
+plain_tuned|text_tuned|shuffled_tuned`` refits each winner. Every stage-1 SASRec choice
+was made on validation with
 ``benchmarks/diagnose_sasrec_text.py`` (see ``results/sasrec_text_diagnosis.md``):
 ``CONFIGS`` below holds the chosen configurations. Each is refitted on all training
 rows (train + validation) and ranks all items for each test user, training items
@@ -51,7 +54,6 @@ from skllmers.recommenders import SASRecRecommender
 from skllmers.recommenders._torch import _embeddings
 
 RESULTS = Path(__file__).parent / "results"
-PLAIN = ("plain", "ease")
 
 # Chosen on validation (results/sasrec_text_diagnosis.md); see that file for the grid.
 # "text": the frozen text view (centred by the library) beside the ID embedding, the
@@ -66,7 +68,14 @@ CONFIGS = {
     "init50": {"variant": "init", "params": {"epochs": 50}},
     "text_uncentred": {"variant": "frozen", "params": {"epochs": 50}, "uncentred": True},
 }
-FITS = (*CONFIGS, "shuffled", "ease")
+# Stage 2 of the --holdout 5 protocol (results/sasrec_text_last5_protocol.md): plain
+# SASRec and the text view each tuned on validation, one change from the default at a
+# time; "shuffled_tuned" is the text view's tuned configuration with permuted vectors.
+TUNING_GRID = ({}, {"dropout": 0.5}, {"max_len": 200}, {"n_factors": 128},
+               {"epochs": 100}, {"learning_rate": 1e-3})
+TUNED = {"plain_tuned": "plain", "text_tuned": "text", "shuffled_tuned": "text"}
+FITS = (*CONFIGS, "shuffled", "ease", *TUNED)
+PLAIN = ("plain", "ease", "plain_tuned")
 
 
 def stem(holdout: int) -> str:
@@ -78,23 +87,56 @@ def fit_one(which: str, seed: int, holdout: int) -> dict:
     parts, texts, protocol = load_small(holdout)
     if which == "ease":
         return fit_ease(parts, protocol, seed)
+    if which in TUNED:
+        base = TUNED[which]
+        spec = {"variant": CONFIGS[base]["variant"], "params": tuned_params(base, holdout)}
+    else:
+        spec = CONFIGS["text" if which == "shuffled" else which]
     vectors = encode("small", texts)["title_genres"]
-    spec = CONFIGS["text" if which == "shuffled" else which]
-    if which == "shuffled":
+    if which.startswith("shuffled"):
         vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
     train = parts["full_train"]
-    params = dict(spec["params"])
-    data, extra = variant_data(spec["variant"], train, vectors, params.get("n_factors", 64))
-    model = SASRecRecommender(random_state=seed, device="cpu", **{**extra, **params})
-    start = time.perf_counter()
-    if spec.get("uncentred"):
-        _embeddings._unit_scale = _unit_scale_uncentred  # ablation of the centring
-    model.fit(data)
-    seconds = time.perf_counter() - start
+    model, seconds = fit_sasrec(spec, train, vectors, seed)
     evaluator = Evaluator(parts["test"], [train], protocol["goal_k"])
     return {"fit": which, "seed": seed, "config": spec, "seconds": seconds,
             "users": evaluator.users.tolist(), "top20": evaluator.top(model, 20).tolist(),
             "commit": git_state()["commit"]}
+
+
+def fit_sasrec(spec: dict, train, vectors: np.ndarray, seed: int):
+    """(SASRec fitted on ``train`` as ``spec`` says, fit seconds)."""
+    params = dict(spec["params"])
+    data, extra = variant_data(spec["variant"], train, vectors, params.get("n_factors", 64))
+    model = SASRecRecommender(random_state=seed, device="cpu", **{**extra, **params})
+    if spec.get("uncentred"):
+        _embeddings._unit_scale = _unit_scale_uncentred  # ablation of the centring
+    start = time.perf_counter()
+    model.fit(data)
+    return model, time.perf_counter() - start
+
+
+def validate_one(which: str, index: int, holdout: int) -> dict:
+    """One point of ``TUNING_GRID`` for ``plain`` or ``text``: fit on the training rows
+    before validation, score NDCG@10 on the validation rows (seed 0)."""
+    parts, texts, protocol = load_small(holdout)
+    spec = {"variant": CONFIGS[which]["variant"],
+            "params": {**CONFIGS[which]["params"], **TUNING_GRID[index]}}
+    vectors = encode("small", texts)["title_genres"]
+    model, seconds = fit_sasrec(spec, parts["train"], vectors, seed=0)
+    valid = Evaluator(parts["valid"], [parts["train"]], protocol["goal_k"])
+    return {"fit": which, "params": spec["params"], "valid_ndcg": valid.ndcg(model),
+            "seconds": seconds, "commit": git_state()["commit"]}
+
+
+def tuned_params(which: str, holdout: int) -> dict:
+    """The validation winner of ``which`` over the whole grid (refuses a partial grid)."""
+    path = RESULTS / f"{stem(holdout)}_validation.jsonl"
+    cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    mine = [c for c in cells if c["fit"] == which]
+    if len(mine) < len(TUNING_GRID):
+        raise SystemExit(f"{which}: {len(mine)} of {len(TUNING_GRID)} grid points "
+                         f"validated in {path}; run --validate for the rest first")
+    return max(mine, key=lambda c: c["valid_ndcg"])["params"]
 
 
 def fit_ease(parts: dict, protocol: dict, seed: int) -> dict:
@@ -150,31 +192,24 @@ def report(holdout: int) -> dict:
                 runs.append(full)
             per_user[which][regime] = {m: _seed_mean([r[m] for r in runs])[mask]
                                        for m in runs[0]}
-    # The strongest plain model on test (not on validation): the harder baseline.
-    best_plain = max((w for w in fits if w in PLAIN),
-                     key=lambda w: np.nanmean(per_user[w]["all users"]["ndcg@10"]))
-    rows = []
-    for regime in regimes:
-        for which in fits:
-            if which in PLAIN:
-                continue
-            a = per_user[which][regime]["ndcg@10"]
-            b = per_user[best_plain][regime]["ndcg@10"]
-            result = paired_test(a, b, random_state=0)
-            rows.append({"regime": regime, "pipeline": which, "baseline": best_plain,
-                         "n_users": result.n, "mean": result.mean_a,
-                         "baseline_mean": result.mean_b,
-                         "ratio": result.mean_a / result.mean_b if result.mean_b else np.nan,
-                         "ci_low": result.ci_low, "ci_high": result.ci_high,
-                         "p": result.pvalue})
-    table = pd.DataFrame(rows)
-    table["p_holm"] = _holm(table["p"].to_numpy())
+    tables = []
+    for family, members in _families(fits).items():
+        # The strongest plain model on test (not on validation): the harder baseline.
+        best_plain = max(members["plain"],
+                         key=lambda w: np.nanmean(per_user[w]["all users"]["ndcg@10"]))
+        table = pd.DataFrame([
+            _test_row(per_user, regime, which, best_plain, family)
+            for regime in regimes for which in members["pipelines"]])
+        table["p_holm"] = _holm(table["p"].to_numpy())
+        tables.append(table)
+    table = pd.concat(tables, ignore_index=True)
     means = {which: {f"{regime} {m}": float(np.nanmean(v))
                      for regime, metrics in per_user[which].items()
                      for m, v in metrics.items() if m in ("ndcg@10", "recall@20")}
              for which in fits}
-    result = {"holdout": holdout, "best_plain": best_plain,
-              "configs": CONFIGS, "ease": [c["config"] for c in cells if c["fit"] == "ease"],
+    result = {"holdout": holdout, "configs": CONFIGS,
+              "ease": [c["config"] for c in cells if c["fit"] == "ease"],
+              "tuned": {w: c["config"] for c in cells for w in TUNED if c["fit"] == w},
               "seeds": {w: sorted(c["seed"] for c in cells
                                                       if c["fit"] == w) for w in fits},
               "fit_seconds": {w: [round(c["seconds"]) for c in cells if c["fit"] == w]
@@ -197,8 +232,10 @@ def report(holdout: int) -> dict:
         "## NDCG@10 of each fit (seed variance)", "",
         _per_seed(cells, evaluator, regimes).to_markdown(floatfmt=".4f"), "",
         f"EASE's l2, tuned on validation: {result['ease']}.", "",
-        f"## Paired Wilcoxon tests of per-user NDCG@10 against the best plain model "
-        f"on test, {best_plain} (Holm over rows)", "",
+        f"Tuned configurations (stage 2, chosen on validation): {result['tuned']}.", "",
+        "## Paired Wilcoxon tests of per-user NDCG@10 against the best plain model on "
+        "test (Holm within each family: the fixed configurations, and the stage-2 tuned "
+        "ones, whose baseline includes tuned plain SASRec)", "",
         table.to_markdown(index=False, floatfmt=".4g"), "",
     ]
     notes = RESULTS / f"{stem(holdout)}_notes.md"
@@ -207,6 +244,28 @@ def report(holdout: int) -> dict:
     (RESULTS / f"{stem(holdout)}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result
+
+
+def _families(fits: list) -> dict:
+    """Test families: pipelines and the plain models they are compared with."""
+    fixed = [w for w in fits if w not in PLAIN and w not in TUNED]
+    tuned = [w for w in fits if w in TUNED and w not in PLAIN]
+    families = {"fixed": {"pipelines": fixed, "plain": [w for w in ("plain", "ease")
+                                                        if w in fits]}}
+    if tuned:
+        families["tuned"] = {"pipelines": tuned,
+                             "plain": [w for w in PLAIN if w in fits]}
+    return {name: f for name, f in families.items() if f["pipelines"]}
+
+
+def _test_row(per_user: dict, regime: str, which: str, baseline: str, family: str) -> dict:
+    a = per_user[which][regime]["ndcg@10"]
+    b = per_user[baseline][regime]["ndcg@10"]
+    result = paired_test(a, b, random_state=0)
+    return {"family": family, "regime": regime, "pipeline": which, "baseline": baseline,
+            "n_users": result.n, "mean": result.mean_a, "baseline_mean": result.mean_b,
+            "ratio": result.mean_a / result.mean_b if result.mean_b else np.nan,
+            "ci_low": result.ci_low, "ci_high": result.ci_high, "p": result.pvalue}
 
 
 def _seed_mean(runs: list) -> np.ndarray:
@@ -238,6 +297,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fit", choices=FITS)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--validate", choices=("plain", "text"),
+                        help="score one TUNING_GRID point on validation (stage 2)")
+    parser.add_argument("--grid-index", type=int, default=0)
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--holdout", type=int, default=1,
@@ -246,12 +308,21 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     if args.fit:
         cell = fit_one(args.fit, args.seed, args.holdout)
-        with (RESULTS / f"{stem(args.holdout)}_cells.jsonl").open("a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)  # two fits may finish at once
-            f.write(json.dumps(cell) + "\n")
+        _append(RESULTS / f"{stem(args.holdout)}_cells.jsonl", cell)
         print(f"{args.fit} seed {args.seed}: {cell['seconds']:.0f} s", flush=True)
+    if args.validate:
+        cell = validate_one(args.validate, args.grid_index, args.holdout)
+        _append(RESULTS / f"{stem(args.holdout)}_validation.jsonl", cell)
+        print(f"{args.validate} {cell['params']}: valid NDCG@10 {cell['valid_ndcg']:.4f}, "
+              f"{cell['seconds']:.0f} s", flush=True)
     if args.report:
         report(args.holdout)
+
+
+def _append(path: Path, cell: dict) -> None:
+    with path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # two fits may finish at once
+        f.write(json.dumps(cell) + "\n")
 
 
 if __name__ == "__main__":
