@@ -232,6 +232,7 @@ def report(holdout: int) -> dict:
         "## NDCG@10 of each fit (seed variance)", "",
         _per_seed(cells, evaluator, regimes).to_markdown(floatfmt=".4f"), "",
         f"EASE's l2, tuned on validation: {result['ease']}.", "",
+        *_validation_lines(holdout),
         f"Tuned configurations (stage 2, chosen on validation): {result['tuned']}.", "",
         "## Paired Wilcoxon tests of per-user NDCG@10 against the best plain model on "
         "test (Holm within each family: the fixed configurations, and the stage-2 tuned "
@@ -244,6 +245,19 @@ def report(holdout: int) -> dict:
     (RESULTS / f"{stem(holdout)}.md").write_text("\n".join(lines))
     print("\n".join(lines))
     return result
+
+
+def _validation_lines(holdout: int) -> list:
+    """Stage 2's validation grid as a markdown table (nothing before stage 2 ran)."""
+    path = RESULTS / f"{stem(holdout)}_validation.jsonl"
+    if not path.exists():
+        return []
+    cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    frame = pd.DataFrame([{"model": c["fit"], "params": json.dumps(c["params"]),
+                           "valid ndcg@10": c["valid_ndcg"], "fit s": round(c["seconds"])}
+                          for c in cells])
+    return ["## Stage 2: the validation grid (seed 0)", "",
+            frame.to_markdown(index=False, floatfmt=".4f"), ""]
 
 
 def _families(fits: list) -> dict:
