@@ -224,7 +224,11 @@ def report(holdout: int) -> dict:
         f"`python benchmarks/bench_sasrec_text.py{flag} --fit "
         "{plain,text,init20,shuffled,ease} --seed S` "
         f"then `--report{flag}`; commits {result['commits']}; seeds {result['seeds']}; fit "
-        f"seconds {result['fit_seconds']} (2 shared CPU cores, 1 thread, machine busy).", "",
+        f"seconds {result['fit_seconds']} (2 shared CPU cores, 1 thread a fit; "
+        f"{'two fits side by side' if holdout > 1 else 'machine busy'}).",
+        *([f"Stage 2: `--validate {{plain,text}} --grid-index I{flag}` for each grid "
+           f"point, then `--fit {{{','.join(TUNED)}}} --seed S{flag}`."]
+          if result["tuned"] else []), "",
         "Configurations (chosen on validation, `sasrec_text_diagnosis.md`): "
         f"`{json.dumps(CONFIGS)}`.", "",
         "## Test means (per-user scores averaged over seeds)", "",
@@ -233,7 +237,8 @@ def report(holdout: int) -> dict:
         _per_seed(cells, evaluator, regimes).to_markdown(floatfmt=".4f"), "",
         f"EASE's l2, tuned on validation: {result['ease']}.", "",
         *_validation_lines(holdout),
-        f"Tuned configurations (stage 2, chosen on validation): {result['tuned']}.", "",
+        *([f"Tuned configurations (stage 2, chosen on validation): {result['tuned']}.",
+           ""] if result["tuned"] else []),
         "## Paired Wilcoxon tests of per-user NDCG@10 against the best plain model on "
         "test (Holm within each family: the fixed configurations, and the stage-2 tuned "
         "ones, whose baseline includes tuned plain SASRec)", "",
