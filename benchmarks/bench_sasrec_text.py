@@ -46,11 +46,11 @@ import numpy as np
 import pandas as pd
 import torch
 from _protocol import git_state, versions
-from bench_text_lift import Evaluator, _holm, _regimes, encode, load_small
+from bench_text_lift import Evaluator, _holm, _regimes, ease_grid, encode, load_small, tune
 from diagnose_sasrec_text import variant_data
 
 from skllmers.metrics import paired_test
-from skllmers.recommenders import SASRecRecommender
+from skllmers.recommenders import EASERecommender, SASRecRecommender
 from skllmers.recommenders._torch import _embeddings
 
 RESULTS = Path(__file__).parent / "results"
@@ -141,10 +141,6 @@ def tuned_params(which: str, holdout: int) -> dict:
 
 def fit_ease(parts: dict, protocol: dict, seed: int) -> dict:
     """Plain EASE, ``l2`` tuned on validation, refitted on all training rows."""
-    from bench_text_lift import ease_grid, tune
-
-    from skllmers.recommenders import EASERecommender
-
     valid = Evaluator(parts["valid"], [parts["train"]], protocol["goal_k"])
     params, _ = tune(EASERecommender, ease_grid(), parts["train"], valid, [], "EASE")
     start = time.perf_counter()
