@@ -369,6 +369,11 @@ def params_hash(description) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
+def read_jsonl(path) -> list[dict]:
+    """The records of a JSON-lines file, in order (blank lines skipped)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 class CellLog:
     """Append-only JSON-lines log of finished cells; a rerun skips what is in it.
 

@@ -45,7 +45,7 @@ import _threads  # noqa: F401  (sets the thread pools before numpy loads)
 import numpy as np
 import pandas as pd
 import torch
-from _protocol import git_state, versions
+from _protocol import git_state, read_jsonl, versions
 from bench_text_lift import Evaluator, _holm, _regimes, ease_grid, encode, load_small, tune
 from diagnose_sasrec_text import variant_data
 
@@ -95,9 +95,14 @@ def fit_one(which: str, seed: int, holdout: int) -> dict:
     vectors = encode("small", texts)["title_genres"]
     if which.startswith("shuffled"):
         vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
-    train = parts["full_train"]
-    model, seconds = fit_sasrec(spec, train, vectors, seed)
-    evaluator = Evaluator(parts["test"], [train], protocol["goal_k"])
+    model, seconds = fit_sasrec(spec, parts["full_train"], vectors, seed)
+    return test_cell(which, seed, spec, model, seconds, parts, protocol)
+
+
+def test_cell(which: str, seed: int, spec: dict, model, seconds: float, parts: dict,
+              protocol: dict) -> dict:
+    """A fit's record: its top-20 list for each test user, training items excluded."""
+    evaluator = Evaluator(parts["test"], [parts["full_train"]], protocol["goal_k"])
     return {"fit": which, "seed": seed, "config": spec, "seconds": seconds,
             "users": evaluator.users.tolist(), "top20": evaluator.top(model, 20).tolist(),
             "commit": git_state()["commit"]}
@@ -131,8 +136,7 @@ def validate_one(which: str, index: int, holdout: int) -> dict:
 def tuned_params(which: str, holdout: int) -> dict:
     """The validation winner of ``which`` over the whole grid (refuses a partial grid)."""
     path = RESULTS / f"{stem(holdout)}_validation.jsonl"
-    cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    mine = [c for c in cells if c["fit"] == which]
+    mine = [c for c in read_jsonl(path) if c["fit"] == which]
     if len(mine) < len(TUNING_GRID):
         raise SystemExit(f"{which}: {len(mine)} of {len(TUNING_GRID)} grid points "
                          f"validated in {path}; run --validate for the rest first")
@@ -146,10 +150,7 @@ def fit_ease(parts: dict, protocol: dict, seed: int) -> dict:
     start = time.perf_counter()
     model = EASERecommender(**params).fit(parts["full_train"])
     seconds = time.perf_counter() - start
-    test = Evaluator(parts["test"], [parts["full_train"]], protocol["goal_k"])
-    return {"fit": "ease", "seed": seed, "config": {"params": params}, "seconds": seconds,
-            "users": test.users.tolist(), "top20": test.top(model, 20).tolist(),
-            "commit": git_state()["commit"]}
+    return test_cell("ease", seed, {"params": params}, model, seconds, parts, protocol)
 
 
 def _unit_scale_uncentred(matrix):
@@ -163,9 +164,7 @@ def _unit_scale_uncentred(matrix):
 
 
 def report(holdout: int) -> dict:
-    cells_path = RESULTS / f"{stem(holdout)}_cells.jsonl"
-    cells = [json.loads(line) for line in cells_path.read_text().splitlines()
-             if line.strip()]
+    cells = read_jsonl(RESULTS / f"{stem(holdout)}_cells.jsonl")
     parts, _, protocol = load_small(holdout)
     evaluator = Evaluator(parts["test"], [parts["full_train"]], protocol["goal_k"])
     regimes = _regimes(parts["full_train"], evaluator)
@@ -253,10 +252,9 @@ def _validation_lines(holdout: int) -> list:
     path = RESULTS / f"{stem(holdout)}_validation.jsonl"
     if not path.exists():
         return []
-    cells = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     frame = pd.DataFrame([{"model": c["fit"], "params": json.dumps(c["params"]),
                            "valid ndcg@10": c["valid_ndcg"], "fit s": round(c["seconds"])}
-                          for c in cells])
+                          for c in read_jsonl(path)])
     return ["## Stage 2: the validation grid (seed 0)", "",
             frame.to_markdown(index=False, floatfmt=".4f"), ""]
 

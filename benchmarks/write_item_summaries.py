@@ -25,7 +25,7 @@ from pathlib import Path
 
 import _threads  # noqa: F401  (sets the thread pools before numpy loads)
 import numpy as np
-from _protocol import git_state
+from _protocol import git_state, read_jsonl
 from bench_text_lift import load_small
 
 from skllmers import InteractionData, LLMSummaryFeaturizer
@@ -43,19 +43,16 @@ def output_path(model: str) -> Path:
 
 def pending_items(data: InteractionData, path: Path) -> list:
     """Item ids with no summary in ``path`` yet, the most rated first."""
-    done = set()
-    if path.exists():
-        done = {json.loads(line)["item_id"] for line in path.read_text().splitlines()
-                if line.strip()}
+    done = {record["item_id"] for record in read_jsonl(path)} if path.exists() else set()
     counts = np.bincount(data.item_codes, minlength=data.n_items)
     order = np.argsort(-counts, kind="stable")
     return [data.item_ids[code] for code in order if data.item_ids[code] not in done]
 
 
-def summarise(data: InteractionData, item_ids: list, llm) -> list[dict]:
-    """One featurizer fit on the rows of ``item_ids``; its item summaries as records."""
-    frame = data.to_pandas()
-    frame = frame[frame["item_id"].isin(item_ids)]
+def summarise(data: InteractionData, rows, item_ids: list, llm) -> list[dict]:
+    """One featurizer fit on the ``rows`` (``data.to_pandas()``) of ``item_ids``; its item
+    summaries as records."""
+    frame = rows[rows["item_id"].isin(item_ids)]
     chunk = InteractionData.from_pandas(frame, items=data.items.loc[item_ids])
     featurizer = LLMSummaryFeaturizer(llm, target="items", text_columns=TEXT_COLUMNS,
                                       random_state=0).fit(chunk)
@@ -88,11 +85,12 @@ def main(argv=None):
             "commit": git_state()["commit"]}
     start = time.perf_counter()
     pending = pending_items(data, path)
+    rows = data.to_pandas()
     print(f"{len(pending)} of {data.n_items} movies to summarise", flush=True)
     while pending and time.perf_counter() - start < 60 * args.minutes:
         ids, pending = pending[:args.chunk], pending[args.chunk:]
         chunk_start = time.perf_counter()
-        records = summarise(data, ids, llm)
+        records = summarise(data, rows, ids, llm)
         with path.open("a") as f:
             for record in records:
                 f.write(json.dumps({**record, **meta}) + "\n")
