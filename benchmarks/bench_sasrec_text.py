@@ -16,7 +16,10 @@ validates on the five before them), the powered re-test stated in
 validation, so the tests compare against the best plain model of the split, whichever
 it is. Stage 2 of that protocol tunes plain SASRec and the text view on its validation
 rows (``--validate plain|text --grid-index I`` over ``TUNING_GRID``), then ``--fit
-plain_tuned|text_tuned|shuffled_tuned`` refits each winner. Every stage-1 SASRec choice
+plain_tuned|text_tuned|shuffled_tuned`` refits each winner; ``--fit summary_tuned`` is
+the tuned text view on Qwen's item summaries (``write_item_summaries.py``) instead of the
+template text, tested against the best plain model and against ``text_tuned``
+(``results/text_lift_small_summaries_protocol.md``). Every stage-1 SASRec choice
 was made on validation with
 ``benchmarks/diagnose_sasrec_text.py`` (see ``results/sasrec_text_diagnosis.md``):
 ``CONFIGS`` below holds the chosen configurations. Each is refitted on all training
@@ -46,7 +49,16 @@ import numpy as np
 import pandas as pd
 import torch
 from _protocol import git_state, read_jsonl, versions
-from bench_text_lift import Evaluator, _holm, _regimes, ease_grid, encode, load_small, tune
+from bench_text_lift import (
+    SMALL_SUMMARIES,
+    Evaluator,
+    _holm,
+    _regimes,
+    ease_grid,
+    encode,
+    load_small,
+    tune,
+)
 from diagnose_sasrec_text import variant_data
 
 from skllmers.metrics import paired_test
@@ -73,7 +85,11 @@ CONFIGS = {
 # time; "shuffled_tuned" is the text view's tuned configuration with permuted vectors.
 TUNING_GRID = ({}, {"dropout": 0.5}, {"max_len": 200}, {"n_factors": 128},
                {"epochs": 100}, {"learning_rate": 1e-3})
-TUNED = {"plain_tuned": "plain", "text_tuned": "text", "shuffled_tuned": "text"}
+TUNED = {"plain_tuned": "plain", "text_tuned": "text", "shuffled_tuned": "text",
+         "summary_tuned": "text"}
+# "summary_tuned": the tuned text view on Qwen's item summaries instead of the template
+# text (results/text_lift_small_summaries_protocol.md); not re-tuned for them.
+SUMMARY_FITS = ("summary_tuned",)
 FITS = (*CONFIGS, "shuffled", "ease", *TUNED)
 PLAIN = ("plain", "ease", "plain_tuned")
 
@@ -84,7 +100,7 @@ def stem(holdout: int) -> str:
 
 
 def fit_one(which: str, seed: int, holdout: int) -> dict:
-    parts, texts, protocol = load_small(holdout)
+    parts, _, protocol = load_small(holdout)
     if which == "ease":
         return fit_ease(parts, protocol, seed)
     if which in TUNED:
@@ -92,11 +108,21 @@ def fit_one(which: str, seed: int, holdout: int) -> dict:
         spec = {"variant": CONFIGS[base]["variant"], "params": tuned_params(base, holdout)}
     else:
         spec = CONFIGS["text" if which == "shuffled" else which]
-    vectors = encode("small", texts)["title_genres"]
+    vectors = item_vectors(which, holdout)
     if which.startswith("shuffled"):
         vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
     model, seconds = fit_sasrec(spec, parts["full_train"], vectors, seed)
     return test_cell(which, seed, spec, model, seconds, parts, protocol)
+
+
+def item_vectors(which: str, holdout: int) -> np.ndarray:
+    """The encoded item text a fit uses: Qwen's summaries for ``SUMMARY_FITS``, else
+    the template text."""
+    if which in SUMMARY_FITS:
+        _, texts, _ = load_small(holdout, SMALL_SUMMARIES)
+        return encode("small", texts)["summary"]
+    _, texts, _ = load_small(holdout)
+    return encode("small", texts)["title_genres"]
 
 
 def test_cell(which: str, seed: int, spec: dict, model, seconds: float, parts: dict,
@@ -194,7 +220,9 @@ def report(holdout: int) -> dict:
                          key=lambda w: np.nanmean(per_user[w]["all users"]["ndcg@10"]))
         table = pd.DataFrame([
             _test_row(per_user, regime, which, best_plain, family)
-            for regime in regimes for which in members["pipelines"]])
+            for regime in regimes for which in members["pipelines"]]
+            + [_test_row(per_user, regime, which, twin, family)
+               for regime in regimes for which, twin in members.get("twins", {}).items()])
         table["p_holm"] = _holm(table["p"].to_numpy())
         tables.append(table)
     table = pd.concat(tables, ignore_index=True)
@@ -262,12 +290,17 @@ def _validation_lines(holdout: int) -> list:
 def _families(fits: list) -> dict:
     """Test families: pipelines and the plain models they are compared with."""
     fixed = [w for w in fits if w not in PLAIN and w not in TUNED]
-    tuned = [w for w in fits if w in TUNED and w not in PLAIN]
+    tuned = [w for w in fits if w in TUNED and w not in PLAIN and w not in SUMMARY_FITS]
+    summary = [w for w in fits if w in SUMMARY_FITS]
+    plain_tuned = [w for w in PLAIN if w in fits]
     families = {"fixed": {"pipelines": fixed, "plain": [w for w in ("plain", "ease")
                                                         if w in fits]}}
     if tuned:
-        families["tuned"] = {"pipelines": tuned,
-                             "plain": [w for w in PLAIN if w in fits]}
+        families["tuned"] = {"pipelines": tuned, "plain": plain_tuned}
+    if summary:  # its own family, so adding it leaves the earlier families' Holm as is
+        families["summary"] = {"pipelines": summary, "plain": plain_tuned,
+                               "twins": {w: "text_tuned" for w in summary
+                                         if "text_tuned" in fits}}
     return {name: f for name, f in families.items() if f["pipelines"]}
 
 

@@ -4,6 +4,7 @@ Run (one thread, about 10-15 minutes per data set on first run, encodings cached
 
     nice python benchmarks/bench_text_lift.py --data ml1m      # ml-1m-agent4rec
     nice python benchmarks/bench_text_lift.py --data small     # ml-latest-small
+    nice python benchmarks/bench_text_lift.py --data small --summaries  # + LLM summaries
 
 Protocol
 --------
@@ -18,7 +19,12 @@ the same encoder (all-MiniLM-L6-v2, :class:`skllmers.llm.SentenceEncoder`, offli
 (EASE's dense inverse over all 9.7k items would not fit the time budget; 3.6k items
 remain); test = each user's last rating (LeaveLastOut, seed 0), validation = the last
 of the remaining rows (LeaveLastOut on the training rows only: no test row is seen while
-tuning); the goal is read on NDCG@10. Text ``title_genres`` (title, year and genres).
+tuning); the goal is read on NDCG@10. Text ``title_genres`` (title, year and genres);
+``--summaries`` adds ``summary``, the item summaries Qwen2.5-Coder-1.5B wrote with
+``LLMSummaryFeaturizer``'s item prompt on the same title, year and genres
+(``write_item_summaries.py``), encoded alone as ml-1m's ``summary`` is. ``--holdout 5``
+holds out each user's last five rows instead (validation: the five before them), the
+split of ``bench_sasrec_text.py --holdout 5``.
 
 Candidates, each tuned on validation only, then refitted on the training rows:
 
@@ -31,19 +37,21 @@ Candidates, each tuned on validation only, then refitted on the training rows:
 The "best pipeline" is the text pipeline with the best validation score. Reported on
 test: mean metrics, the lift over the best plain model, the paired Wilcoxon test of
 per-user NDCG (``skllmers.metrics.paired_test``) with Holm's correction over every test
-of the data set (pipelines x regimes and the controls), in three regimes: all users,
+of the data set (pipelines x regimes and the controls; with two texts, also each summary
+pipeline against the same pipeline on ``title_genres``), in three regimes: all users,
 long-tail users (the third with the fewest training rows) and long-tail items (the
 relevant set restricted to items outside the 20% most popular; users with at least one
 such item). Shuffled-vector control (Harte et al.): the best pipeline's hyper-parameters
 with the item vectors permuted across items; the lift must vanish for it to be semantic.
 
-Encodings are cached in ``benchmarks/results/text_lift_vectors_<data>_<text>.npy``.
-Results go to ``benchmarks/results/text_lift_<data>.{json,md}``.
+Encodings are cached in ``benchmarks/results/text_lift_vectors_<data>_<text>_<hash>.npy``.
+Results go to ``benchmarks/results/text_lift_<data>[_last<N>][_summaries].{json,md}``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -51,7 +59,7 @@ from pathlib import Path
 import _threads  # noqa: F401  (sets the thread pools before numpy loads)
 import numpy as np
 import pandas as pd
-from _protocol import git_state, versions
+from _protocol import git_state, read_jsonl, versions
 
 from skllmers import EmbeddingInit, InteractionData
 from skllmers.metrics import ndcg_at_k, paired_test, recall_at_k
@@ -65,6 +73,8 @@ from skllmers.recommenders import (
 RESULTS = Path(__file__).parent / "results"
 ML1M = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-1m-agent4rec"
 ML1M_FALLBACK = Path("/work/shared/data/ml-1m-agent4rec")
+# Qwen2.5-Coder-1.5B's item summaries of ml-latest-small (write_item_summaries.py)
+SMALL_SUMMARIES = RESULTS / "item_summaries_small_qwen2.5-coder-1.5b-instruct-q4_k_m.jsonl"
 ALPHAS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5)
 GOAL_LIFT, GOAL_P = 1.03, 0.05
 
@@ -94,9 +104,11 @@ def load_ml1m():
                           "goal_k": 20}
 
 
-def load_small(n_test: int = 1):
+def load_small(n_test: int = 1, summaries: Path | None = None):
     """ml-latest-small, items with >= 5 ratings; test and validation are each user's last
-    ``n_test`` rows (LeaveLastOut), validation taken from the training rows."""
+    ``n_test`` rows (LeaveLastOut), validation taken from the training rows. With
+    ``summaries`` (a ``write_item_summaries.py`` file), the LLM-written summaries are a
+    second text, ``summary``."""
     from skllmers.datasets import load_movielens
     from skllmers.model_selection import LeaveLastOut
 
@@ -117,8 +129,21 @@ def load_small(n_test: int = 1):
     texts = {"title_genres": (table["title"] + " (" + table["year"].astype("string")
                               .fillna("") + "). " + table["genres"].fillna("")
                               .str.replace("|", ", ")).tolist()}
+    if summaries is not None:
+        texts["summary"] = read_summaries(summaries, data.item_ids)
     return parts, texts, {"valid_excludes": ["train"], "test_excludes": ["full_train"],
                           "goal_k": 10}
+
+
+def read_summaries(path: Path, item_ids) -> list[str]:
+    """The summary of each of ``item_ids`` in a ``write_item_summaries.py`` file; every
+    item must have one (a partial catalogue would mix LLM and template text)."""
+    summaries = {record["item_id"]: record["summary"] for record in read_jsonl(path)}
+    missing = [item for item in item_ids if item not in summaries]
+    if missing:
+        raise SystemExit(f"{len(missing)} of {len(item_ids)} items have no summary in "
+                         f"{path}; write_item_summaries.py resumes where it stopped")
+    return [summaries[item] for item in item_ids]
 
 
 def _same_maps(frame: pd.DataFrame, train: InteractionData) -> InteractionData:
@@ -134,8 +159,10 @@ def encode(data_name: str, texts: dict) -> dict:
     vectors = {}
     encoder = None
     for name, strings in texts.items():
-        path = RESULTS / f"text_lift_vectors_{data_name}_{name}.npy"
-        if path.exists() and len(np.load(path)) == len(strings):
+        # keyed by the texts themselves, so an edited text is never served stale vectors
+        digest = hashlib.sha1("\n".join(strings).encode()).hexdigest()[:12]
+        path = RESULTS / f"text_lift_vectors_{data_name}_{name}_{digest}.npy"
+        if path.exists():
             vectors[name] = np.load(path)
             continue
         encoder = encoder or SentenceEncoder(device="cpu", verbose=0)
@@ -244,9 +271,10 @@ def make_als(**params):
 
 
 # ---------------------------------------------------------------------- main
-def run(data_name: str, quick: bool) -> dict:
+def run(data_name: str, quick: bool, holdout: int = 1, summaries: Path | None = None) -> dict:
     started = time.perf_counter()
-    parts, texts, protocol = load_ml1m() if data_name == "ml1m" else load_small()
+    parts, texts, protocol = (load_ml1m() if data_name == "ml1m"
+                              else load_small(holdout, summaries))
     vectors = encode(data_name, texts)
     fit_data = parts["train"]
     final_train = parts.get("full_train", parts["train"])
@@ -334,6 +362,8 @@ def run(data_name: str, quick: bool) -> dict:
                  [*texts_pipelines, control, "ALS" if plain == "EASE" else "EASE"]]
         pairs += [(name, _own_base(name)) for name in texts_pipelines
                   if _own_base(name) != plain]
+        pairs += [(name, _template_twin(name)) for name in texts_pipelines
+                  if _template_twin(name) != name]
         for name, baseline in pairs:
             result = paired_test(scores[name], scores[baseline], random_state=0)
             rows.append({"regime": regime, "pipeline": name, "baseline": baseline,
@@ -349,7 +379,8 @@ def run(data_name: str, quick: bool) -> dict:
     goal_met = bool(headline["ratio"] >= GOAL_LIFT and headline["p_holm"] < GOAL_P)
     own = table[table["baseline"] != plain]
     return {
-        "data": data_name, "protocol": protocol, "quick": quick,
+        "data": data_name, "protocol": protocol, "quick": quick, "holdout": holdout,
+        "summaries": None if summaries is None else Path(summaries).name,
         "versions": versions(), "git": git_state(),
         "below_own_base": own[(own["ratio"] < 1) & (own["p_holm"] < GOAL_P)][
             ["regime", "pipeline", "baseline", "ratio", "p_holm"]].to_dict(orient="records"),
@@ -372,6 +403,11 @@ def _own_base(name: str) -> str:
     if name.startswith("Fusion(L3AE)"):
         return f"L3AE{text}"
     return "EASE"
+
+
+def _template_twin(name: str) -> str:
+    """The same pipeline on the template text: L3AE[summary] -> L3AE[title_genres]."""
+    return name.replace("[summary]", "[title_genres]")
 
 
 def _als_vectors(item_vectors: np.ndarray, plain_als) -> np.ndarray:
@@ -423,16 +459,33 @@ def _holm(pvalues: np.ndarray) -> np.ndarray:
     return adjusted
 
 
+def result_name(data: str, quick: bool, holdout: int, summaries) -> str:
+    """``text_lift_<data>[_last<N>][_summaries][_quick]``: the original runs keep their
+    names."""
+    return (f"text_lift_{data}{f'_last{holdout}' if holdout > 1 else ''}"
+            f"{'_summaries' if summaries else ''}{'_quick' if quick else ''}")
+
+
+def _summaries_flag(name) -> str:
+    if not name:
+        return ""
+    return " --summaries" if name == SMALL_SUMMARIES.name else f" --summaries {name}"
+
+
 def write(result: dict) -> None:
-    name = f"text_lift_{result['data']}{'_quick' if result['quick'] else ''}"
+    holdout = result.get("holdout", 1)
+    name = result_name(result["data"], result["quick"], holdout, result.get("summaries"))
+    flags = (f"{f' --holdout {holdout}' if holdout > 1 else ''}"
+             f"{_summaries_flag(result.get('summaries'))}"
+             f"{' --quick' if result['quick'] else ''}")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
     tests = pd.DataFrame(result["tests"])
     means = pd.DataFrame(result["test_means"]).T
     goal = result["goal"]
     lines = [
         f"# Text lift on {result['data']} ({result['seconds'] / 60:.1f} min)", "",
-        f"`python benchmarks/bench_text_lift.py --data {result['data']}"
-        f"{' --quick' if result['quick'] else ''}` at commit {result['git']['commit']}"
+        f"`python benchmarks/bench_text_lift.py --data {result['data']}{flags}` "
+        f"at commit {result['git']['commit']}"
         f"{' (library changed since)' if result['git']['library_changed_since_commit'] else ''}"
         ".", "",
         f"Best plain model (validation): **{result['best_plain']}**; best text pipeline "
@@ -445,7 +498,9 @@ def write(result: dict) -> None:
         f"## Paired tests of {goal['metric']} (Wilcoxon, Holm over all rows)", "",
         f"Against the best plain model ({result['best_plain']}), and against each "
         "pipeline's own base where that is another model (ALS for ALS+prior, L3AE for "
-        "Fusion(L3AE)). Pipelines significantly below their own base: "
+        "Fusion(L3AE)), and each summary pipeline against the same pipeline on "
+        "title_genres (LLM-written against template text). Pipelines significantly below "
+        "their own base: "
         f"{len(result['below_own_base'])}.", "",
         tests.to_markdown(index=False, floatfmt=".4g"), "",
         "## Chosen on validation", "",
@@ -461,8 +516,17 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a few grid points only (a smoke run; not for claims)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--holdout", type=int, default=1,
+                        help="small: test (and validation) rows per user")
+    parser.add_argument("--summaries", type=Path, nargs="?", const=SMALL_SUMMARIES,
+                        help="small: add the LLM-written summaries of this "
+                        "write_item_summaries.py file as a second text (default file: "
+                        f"{SMALL_SUMMARIES.name})")
     args = parser.parse_args(argv)
-    write(run(args.data, args.quick))
+    if args.data == "ml1m" and (args.holdout != 1 or args.summaries):
+        parser.error("--holdout and --summaries are for --data small; ml-1m-agent4rec "
+                     "has its own split and summaries")
+    write(run(args.data, args.quick, args.holdout, args.summaries))
 
 
 if __name__ == "__main__":
