@@ -104,18 +104,18 @@ def load_ml1m():
                           "goal_k": 20}
 
 
-def load_small(n_test: int = 1, summaries: Path | None = None):
-    """ml-latest-small, items with >= 5 ratings; test and validation are each user's last
-    ``n_test`` rows (LeaveLastOut), validation taken from the training rows. With
-    ``summaries`` (a ``write_item_summaries.py`` file), the LLM-written summaries are a
-    second text, ``summary``."""
+def load_small(n_test: int = 1, summaries: Path | None = None, min_ratings: int = 5):
+    """ml-latest-small, items with >= ``min_ratings`` ratings; test and validation are
+    each user's last ``n_test`` rows (LeaveLastOut), validation taken from the training
+    rows. With ``summaries`` (a ``write_item_summaries.py`` file), the LLM-written
+    summaries are a second text, ``summary``."""
     from skllmers.datasets import load_movielens
     from skllmers.model_selection import LeaveLastOut
 
     data = load_movielens("latest-small", verbose=False)
     counts = np.bincount(data.item_codes, minlength=data.n_items)
     frame = data.to_pandas()
-    frame = frame[counts[data.item_codes] >= 5]
+    frame = frame[counts[data.item_codes] >= min_ratings]
     items = data.items.loc[data.items.index.isin(frame["item_id"])]
     data = InteractionData.from_pandas(frame, items=items, rating_col="rating",
                                        time_col="timestamp")
@@ -271,10 +271,11 @@ def make_als(**params):
 
 
 # ---------------------------------------------------------------------- main
-def run(data_name: str, quick: bool, holdout: int = 1, summaries: Path | None = None) -> dict:
+def run(data_name: str, quick: bool, holdout: int = 1, summaries: Path | None = None,
+        min_ratings: int = 5) -> dict:
     started = time.perf_counter()
     parts, texts, protocol = (load_ml1m() if data_name == "ml1m"
-                              else load_small(holdout, summaries))
+                              else load_small(holdout, summaries, min_ratings))
     vectors = encode(data_name, texts)
     fit_data = parts["train"]
     final_train = parts.get("full_train", parts["train"])
@@ -380,6 +381,7 @@ def run(data_name: str, quick: bool, holdout: int = 1, summaries: Path | None = 
     own = table[table["baseline"] != plain]
     return {
         "data": data_name, "protocol": protocol, "quick": quick, "holdout": holdout,
+        "min_ratings": min_ratings, "n_items": parts["train"].n_items,
         "summaries": None if summaries is None else Path(summaries).name,
         "versions": versions(), "git": git_state(),
         "below_own_base": own[(own["ratio"] < 1) & (own["p_holm"] < GOAL_P)][
@@ -459,10 +461,11 @@ def _holm(pvalues: np.ndarray) -> np.ndarray:
     return adjusted
 
 
-def result_name(data: str, quick: bool, holdout: int, summaries) -> str:
-    """``text_lift_<data>[_last<N>][_summaries][_quick]``: the original runs keep their
-    names."""
-    return (f"text_lift_{data}{f'_last{holdout}' if holdout > 1 else ''}"
+def result_name(data: str, quick: bool, holdout: int, summaries, min_ratings: int = 5) -> str:
+    """``text_lift_<data>[_min<R>][_last<N>][_summaries][_quick]``: the original runs
+    keep their names."""
+    return (f"text_lift_{data}{f'_min{min_ratings}' if min_ratings != 5 else ''}"
+            f"{f'_last{holdout}' if holdout > 1 else ''}"
             f"{'_summaries' if summaries else ''}{'_quick' if quick else ''}")
 
 
@@ -473,9 +476,11 @@ def _summaries_flag(name) -> str:
 
 
 def write(result: dict) -> None:
-    holdout = result.get("holdout", 1)
-    name = result_name(result["data"], result["quick"], holdout, result.get("summaries"))
+    holdout, min_ratings = result.get("holdout", 1), result.get("min_ratings", 5)
+    name = result_name(result["data"], result["quick"], holdout, result.get("summaries"),
+                       min_ratings)
     flags = (f"{f' --holdout {holdout}' if holdout > 1 else ''}"
+             f"{f' --min-ratings {min_ratings}' if min_ratings != 5 else ''}"
              f"{_summaries_flag(result.get('summaries'))}"
              f"{' --quick' if result['quick'] else ''}")
     (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=float))
@@ -488,6 +493,9 @@ def write(result: dict) -> None:
         f"at commit {result['git']['commit']}"
         f"{' (library changed since)' if result['git']['library_changed_since_commit'] else ''}"
         ".", "",
+        *([f"Catalogue: the {result['n_items']:,} movies with at least "
+           f"{result['min_ratings']} ratings; {holdout} held-out row(s) per user.", ""]
+          if result["data"] == "small" and "n_items" in result else []),
         f"Best plain model (validation): **{result['best_plain']}**; best text pipeline "
         f"(validation): **{result['best_pipeline']}**.", "",
         f"Goal (best pipeline >= {GOAL_LIFT}x the best tuned plain model's "
@@ -522,11 +530,13 @@ def main(argv=None):
                         help="small: add the LLM-written summaries of this "
                         "write_item_summaries.py file as a second text (default file: "
                         f"{SMALL_SUMMARIES.name})")
+    parser.add_argument("--min-ratings", type=int, default=5,
+                        help="small: keep the movies with at least this many ratings")
     args = parser.parse_args(argv)
-    if args.data == "ml1m" and (args.holdout != 1 or args.summaries):
-        parser.error("--holdout and --summaries are for --data small; ml-1m-agent4rec "
-                     "has its own split and summaries")
-    write(run(args.data, args.quick, args.holdout, args.summaries))
+    if args.data == "ml1m" and (args.holdout != 1 or args.summaries or args.min_ratings != 5):
+        parser.error("--holdout, --summaries and --min-ratings are for --data small; "
+                     "ml-1m-agent4rec has its own split and summaries")
+    write(run(args.data, args.quick, args.holdout, args.summaries, args.min_ratings))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def test_the_original_runs_keep_their_result_names():
     assert name("small", False, 1, None) == "text_lift_small"
     assert name("small", False, 5, "s.jsonl") == "text_lift_small_last5_summaries"
     assert name("ml1m", True, 1, None) == "text_lift_ml1m_quick"
+    assert name("small", False, 1, "s.jsonl", 20) == "text_lift_small_min20_summaries"
 
 
 def test_an_edited_text_is_encoded_again_not_served_from_the_cache(tmp_path, monkeypatch):
