@@ -24,7 +24,8 @@ tuning); the goal is read on NDCG@10. Text ``title_genres`` (title, year and gen
 ``LLMSummaryFeaturizer``'s item prompt on the same title, year and genres
 (``write_item_summaries.py``), encoded alone as ml-1m's ``summary`` is. ``--holdout 5``
 holds out each user's last five rows instead (validation: the five before them), the
-split of ``bench_sasrec_text.py --holdout 5``.
+split of ``bench_sasrec_text.py --holdout 5``. ``--min-ratings R`` keeps only the movies
+with at least R ratings (the interim reading of ``text_lift_small_summaries_protocol.md``).
 
 Candidates, each tuned on validation only, then refitted on the training rows:
 
@@ -45,7 +46,7 @@ such item). Shuffled-vector control (Harte et al.): the best pipeline's hyper-pa
 with the item vectors permuted across items; the lift must vanish for it to be semantic.
 
 Encodings are cached in ``benchmarks/results/text_lift_vectors_<data>_<text>_<hash>.npy``.
-Results go to ``benchmarks/results/text_lift_<data>[_last<N>][_summaries].{json,md}``.
+Results go to ``benchmarks/results/text_lift_<data>[_min<R>][_last<N>][_summaries].{json,md}``.
 """
 
 from __future__ import annotations
