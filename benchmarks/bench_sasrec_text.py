@@ -100,7 +100,8 @@ def stem(holdout: int) -> str:
 
 
 def fit_one(which: str, seed: int, holdout: int) -> dict:
-    parts, _, protocol = load_small(holdout)
+    summaries = SMALL_SUMMARIES if which in SUMMARY_FITS else None
+    parts, texts, protocol = load_small(holdout, summaries)
     if which == "ease":
         return fit_ease(parts, protocol, seed)
     if which in TUNED:
@@ -108,21 +109,11 @@ def fit_one(which: str, seed: int, holdout: int) -> dict:
         spec = {"variant": CONFIGS[base]["variant"], "params": tuned_params(base, holdout)}
     else:
         spec = CONFIGS["text" if which == "shuffled" else which]
-    vectors = item_vectors(which, holdout)
+    vectors = encode("small", texts)["summary" if summaries else "title_genres"]
     if which.startswith("shuffled"):
         vectors = vectors[np.random.default_rng(0).permutation(len(vectors))]
     model, seconds = fit_sasrec(spec, parts["full_train"], vectors, seed)
     return test_cell(which, seed, spec, model, seconds, parts, protocol)
-
-
-def item_vectors(which: str, holdout: int) -> np.ndarray:
-    """The encoded item text a fit uses: Qwen's summaries for ``SUMMARY_FITS``, else
-    the template text."""
-    if which in SUMMARY_FITS:
-        _, texts, _ = load_small(holdout, SMALL_SUMMARIES)
-        return encode("small", texts)["summary"]
-    _, texts, _ = load_small(holdout)
-    return encode("small", texts)["title_genres"]
 
 
 def test_cell(which: str, seed: int, spec: dict, model, seconds: float, parts: dict,
