@@ -69,6 +69,7 @@ from skllmers.recommenders import (
 AGENT4REC = Path("/work/shared/data/ml-1m-agent4rec")
 CACHE = Path.home() / ".cache" / "skllmers" / "bench_cold_items"
 GOALS = {"LightFM + text": 1.2, "text-kNN": 2.0}
+TEMPLATE_TEXT, LLM_TEXT = "title+genres", "LLM summary"  # the texts tested as twins
 
 
 # ---------------------------------------------------------------------- baselines
@@ -161,12 +162,33 @@ def load_ml_latest_small():
     from skllmers.datasets import load_movielens
 
     data = load_movielens("latest-small")
-    texts = {"title+genres": [
-        f"{title}{'' if pd.isna(year) else f' ({int(year)})'}. Genres: "
-        f"{'' if pd.isna(genres) else genres}"
-        for title, year, genres in data.items[["title", "year", "genres"]].itertuples(
-            index=False)]}
-    return data, texts
+    return data, {"title+genres": _title_genres(data.items)}
+
+
+def load_ml_latest_small_summaries():
+    """ml-latest-small cut to the movies with >= 5 ratings (``bench_text_lift``'s
+    catalogue, the one Qwen's summaries cover), with the summaries as a second text."""
+    from bench_text_lift import SMALL_SUMMARIES, read_summaries
+
+    from skllmers.datasets import load_movielens
+
+    data = load_movielens("latest-small", verbose=False)
+    counts = np.bincount(data.item_codes, minlength=data.n_items)
+    frame = data.to_pandas()
+    frame = frame[counts[data.item_codes] >= 5]
+    items = data.items.loc[data.items.index.isin(frame["item_id"])]
+    data = InteractionData.from_pandas(frame, items=items, rating_col="rating",
+                                       time_col="timestamp")
+    table = data.items.loc[data.item_ids]
+    return data, {"title+genres": _title_genres(table),
+                  "LLM summary": read_summaries(SMALL_SUMMARIES, data.item_ids)}
+
+
+def _title_genres(items: pd.DataFrame) -> list[str]:
+    return [f"{title}{'' if pd.isna(year) else f' ({int(year)})'}. Genres: "
+            f"{'' if pd.isna(genres) else genres}"
+            for title, year, genres in items[["title", "year", "genres"]].itertuples(
+                index=False)]
 
 
 def load_agent4rec():
@@ -192,7 +214,9 @@ def load_agent4rec():
     return data, texts
 
 
-DATASETS = {"ml-latest-small": load_ml_latest_small, "ml-1m-agent4rec": load_agent4rec}
+DATASETS = {"ml-latest-small": load_ml_latest_small,
+            "ml-latest-small-summaries": load_ml_latest_small_summaries,
+            "ml-1m-agent4rec": load_agent4rec}
 
 
 def encode(texts: list[str]) -> np.ndarray:
@@ -414,15 +438,47 @@ def summarize(cells):
         comparisons["Holm p"] = holm(comparisons["p-value"].to_numpy())
         comparisons["met"] = ((comparisons["ratio"] >= comparisons["target ratio"])
                               & (comparisons["Holm p"] < 0.05))
-    return summary, comparisons
+    return summary, comparisons, llm_against_template(frame, summary)
 
 
-def write(dataset, cells, summary, comparisons, config):
+def llm_against_template(frame: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """Each model on the LLM summary against the same model on title + genres.
+
+    Holm over these rows only, so the goal rows keep their own family. The verdict:
+    "LLM-written text wins" / "template wins" where Holm p < 0.05, else "no difference
+    shown".
+    """
+    labels = set(summary["model"])
+    rows = []
+    for label in summary["model"]:
+        if not label.endswith(f"[{LLM_TEXT}]"):
+            continue
+        twin = label.replace(f"[{LLM_TEXT}]", f"[{TEMPLATE_TEXT}]")
+        if twin not in labels:
+            continue
+        test = paired_test(per_user_mean(frame, label), per_user_mean(frame, twin),
+                           random_state=0)
+        rows.append({"model": label, "template twin": twin, "ndcg": test.mean_a,
+                     "twin ndcg": test.mean_b, "ratio": test.mean_a / test.mean_b,
+                     "p-value": test.pvalue, "n users": test.n})
+    table = pd.DataFrame(rows)
+    if len(table):
+        table["Holm p"] = holm(table["p-value"].to_numpy())
+        table["verdict"] = [
+            "no difference shown" if p >= 0.05 else
+            "LLM-written text wins" if ratio > 1 else "template wins"
+            for ratio, p in zip(table["ratio"], table["Holm p"], strict=True)]
+    return table
+
+
+def write(dataset, cells, summary, comparisons, twins, config, git=None):
+    """The results files; ``git`` is the fit's commit when ``--report`` rewrites them."""
     RESULTS_DIR.mkdir(exist_ok=True)
     name = f"cold_items_{dataset}"
-    payload = {"config": config, "versions": versions(), "git": git_state(),
+    payload = {"config": config, "versions": versions(), "git": git or git_state(),
                "summary": summary.to_dict(orient="records"),
-               "comparisons": comparisons.to_dict(orient="records"), "cells": cells}
+               "comparisons": comparisons.to_dict(orient="records"),
+               "llm_against_template": twins.to_dict(orient="records"), "cells": cells}
     (RESULTS_DIR / f"{name}.json").write_text(json.dumps(payload, indent=1, default=float))
     table = summary.drop(columns=["base_model"]).to_markdown(index=False, floatfmt=".4f")
     goals = comparisons.to_markdown(index=False, floatfmt=".4g") if len(comparisons) else ""
@@ -430,19 +486,38 @@ def write(dataset, cells, summary, comparisons, config):
     provenance = "" if not reused else (
         f" ({reused} of {len(cells)} cells reused, with --resume, from earlier runs of "
         "the same protocol)")
+    if "report_command" in config:
+        provenance += f"; tables recomputed from its cells by {config['report_command']}"
     text = (f"# Cold-item ranking on {dataset}\n\n{config['command']}{provenance}\n\n"
             f"ColdItemSplit(test_size={config['test_size']}), seeds {config['seeds']}; "
             "NDCG@10 / Recall@10 ranking among the cold items only "
             "(evaluate(..., candidates='cold')).\n\n" + table
             + "\n\n## Goals (ratio of mean NDCG@10; paired Wilcoxon on per-user NDCG@10, "
             "Holm-corrected)\n\n" + goals + "\n")
+    if len(twins):
+        text += ("\n## LLM-written against template text (each model on the LLM summary "
+                 "against the same model on title + genres; paired Wilcoxon on per-user "
+                 "NDCG@10, Holm over these rows)\n\n"
+                 + twins.to_markdown(index=False, floatfmt=".4g") + "\n")
     (RESULTS_DIR / f"{name}.md").write_text(text)
     print(text)
 
 
+def report(dataset: str) -> None:
+    """Recompute the tables of a committed results file from its cells (no fit)."""
+    path = RESULTS_DIR / f"cold_items_{dataset}.json"
+    if not path.exists():
+        raise SystemExit(f"{path} does not exist; run without --report first")
+    payload = json.loads(path.read_text())
+    summary, comparisons, twins = summarize(payload["cells"])
+    config = {**payload["config"], "report_command": "python " + shlex.join(sys.argv)}
+    write(dataset, payload["cells"], summary, comparisons, twins, config, payload["git"])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS,
+                        default=["ml-latest-small", "ml-1m-agent4rec"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--test-size", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=1)
@@ -454,22 +529,27 @@ def main():
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke test")
     parser.add_argument("--resume", action="store_true",
                         help="reuse the cells of an earlier run with the same protocol")
+    parser.add_argument("--report", action="store_true",
+                        help="recompute the tables of the committed results (no fit)")
     args = parser.parse_args()
 
     for dataset in args.datasets:
+        if args.report:
+            report(dataset)
+            continue
         cells, chosen = run_dataset(dataset, args.seeds, args.test_size, args.quick,
                                     args.models, args.lightfm_epochs, args.texts,
                                     args.resume)
-        summary, comparisons = summarize(cells)
+        summary, comparisons, twins = summarize(cells)
         config = {"dataset": dataset, "seeds": args.seeds, "test_size": args.test_size,
                   "threads": args.threads, "quick": args.quick,
                   **chosen, "texts": args.texts,
                   "command": "python " + shlex.join(sys.argv)}
         if not args.quick:
-            write(dataset, cells, summary, comparisons, config)
+            write(dataset, cells, summary, comparisons, twins, config)
         else:
-            print(summary.to_markdown(index=False, floatfmt=".4f"))
-            print(comparisons.to_markdown(index=False, floatfmt=".4g"))
+            for table in (summary, comparisons, twins):
+                print(table.to_markdown(index=False, floatfmt=".4g"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Checks of bench_text_lift.py's summary text and bench_sasrec_text.py's summary family.
+"""Checks of the LLM-against-template readings: bench_text_lift.py's summary text,
+bench_sasrec_text.py's summary family and bench_cold_items.py's twin rows.
 
 Not collected by the default test run (``testpaths`` is tests/ and skllmers/); run by
 hand::
@@ -16,6 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import bench_cold_items  # noqa: E402
 import bench_sasrec_text  # noqa: E402
 import bench_text_lift  # noqa: E402
 
@@ -75,3 +77,35 @@ def test_the_summary_fit_is_a_family_of_its_own_with_its_template_twin():
                                    "plain": ["plain", "ease", "plain_tuned"],
                                    "twins": {"summary_tuned": "text_tuned"}}
     assert "summary" not in bench_sasrec_text._families(fits[:-1])
+
+
+def _cold_cells(model: str, text: str, per_user: np.ndarray) -> list:
+    return [{"model": f"{model} [{text}]", "text": text, "base_model": model, "seed": seed,
+             "ndcg@10": float(per_user.mean()), "recall@10": 0.0, "fit_seconds": 1.0,
+             "n_users": len(per_user), "n_candidates": 10,
+             "per_user_ndcg@10": {str(u): float(v) for u, v in enumerate(per_user)}}
+            for seed in (0, 1)]
+
+
+def test_cold_item_twins_give_a_verdict_only_where_holm_allows_one():
+    rng = np.random.default_rng(0)
+    template = rng.uniform(0.1, 0.5, size=60)
+    cells = (_cold_cells("bridge(ALS)", "title+genres", template)
+             + _cold_cells("bridge(ALS)", "LLM summary", template + 0.05)
+             + _cold_cells("text-kNN", "title+genres", template)
+             + _cold_cells("text-kNN", "LLM summary", template[::-1])
+             + _cold_cells("LightFM + text", "LLM summary", template))  # no twin
+    _, _, twins = bench_cold_items.summarize(cells)
+    twins = twins.set_index("model")
+    assert list(twins.index) == ["bridge(ALS) [LLM summary]", "text-kNN [LLM summary]"]
+    assert twins.loc["bridge(ALS) [LLM summary]", "verdict"] == "LLM-written text wins"
+    assert twins.loc["bridge(ALS) [LLM summary]", "ratio"] > 1
+    assert twins.loc["text-kNN [LLM summary]", "verdict"] == "no difference shown"
+    assert (twins["Holm p"] >= twins["p-value"]).all()
+
+
+def test_the_cold_item_summary_catalogue_is_the_text_lift_catalogue():
+    data, texts = bench_cold_items.load_ml_latest_small_summaries()
+    parts, lift_texts, _ = bench_text_lift.load_small(summaries=bench_text_lift.SMALL_SUMMARIES)
+    assert data.n_items == parts["full_train"].n_items == len(texts["LLM summary"])
+    assert sorted(texts["LLM summary"]) == sorted(lift_texts["summary"])
