@@ -168,17 +168,9 @@ def load_ml_latest_small():
 def load_ml_latest_small_summaries():
     """ml-latest-small cut to the movies with >= 5 ratings (``bench_text_lift``'s
     catalogue, the one Qwen's summaries cover), with the summaries as a second text."""
-    from bench_text_lift import SMALL_SUMMARIES, read_summaries
+    from bench_text_lift import SMALL_SUMMARIES, read_summaries, small_catalogue
 
-    from skllmers.datasets import load_movielens
-
-    data = load_movielens("latest-small", verbose=False)
-    counts = np.bincount(data.item_codes, minlength=data.n_items)
-    frame = data.to_pandas()
-    frame = frame[counts[data.item_codes] >= 5]
-    items = data.items.loc[data.items.index.isin(frame["item_id"])]
-    data = InteractionData.from_pandas(frame, items=items, rating_col="rating",
-                                       time_col="timestamp")
+    data, _ = small_catalogue(min_ratings=5)
     table = data.items.loc[data.item_ids]
     return data, {"title+genres": _title_genres(table),
                   "LLM summary": read_summaries(SMALL_SUMMARIES, data.item_ids)}
@@ -471,11 +463,13 @@ def llm_against_template(frame: pd.DataFrame, summary: pd.DataFrame) -> pd.DataF
     return table
 
 
-def write(dataset, cells, summary, comparisons, twins, config, git=None):
-    """The results files; ``git`` is the fit's commit when ``--report`` rewrites them."""
+def write(dataset, cells, summary, comparisons, twins, config, fitted_by=None):
+    """The results files; ``fitted_by`` (the fit's git state and versions) is kept when
+    ``--report`` rewrites them."""
     RESULTS_DIR.mkdir(exist_ok=True)
     name = f"cold_items_{dataset}"
-    payload = {"config": config, "versions": versions(), "git": git or git_state(),
+    fitted_by = fitted_by or {"versions": versions(), "git": git_state()}
+    payload = {"config": config, **fitted_by,
                "summary": summary.to_dict(orient="records"),
                "comparisons": comparisons.to_dict(orient="records"),
                "llm_against_template": twins.to_dict(orient="records"), "cells": cells}
@@ -511,7 +505,8 @@ def report(dataset: str) -> None:
     payload = json.loads(path.read_text())
     summary, comparisons, twins = summarize(payload["cells"])
     config = {**payload["config"], "report_command": "python " + shlex.join(sys.argv)}
-    write(dataset, payload["cells"], summary, comparisons, twins, config, payload["git"])
+    write(dataset, payload["cells"], summary, comparisons, twins, config,
+          {"versions": payload["versions"], "git": payload["git"]})
 
 
 def main():

@@ -110,16 +110,9 @@ def load_small(n_test: int = 1, summaries: Path | None = None, min_ratings: int 
     each user's last ``n_test`` rows (LeaveLastOut), validation taken from the training
     rows. With ``summaries`` (a ``write_item_summaries.py`` file), the LLM-written
     summaries are a second text, ``summary``."""
-    from skllmers.datasets import load_movielens
     from skllmers.model_selection import LeaveLastOut
 
-    data = load_movielens("latest-small", verbose=False)
-    counts = np.bincount(data.item_codes, minlength=data.n_items)
-    frame = data.to_pandas()
-    frame = frame[counts[data.item_codes] >= min_ratings]
-    items = data.items.loc[data.items.index.isin(frame["item_id"])]
-    data = InteractionData.from_pandas(frame, items=items, rating_col="rating",
-                                       time_col="timestamp")
+    data, items = small_catalogue(min_ratings)
     splitter = LeaveLastOut(n=n_test, random_state=0)
     train_idx, test_idx = next(splitter.split(data))
     train = data[train_idx]
@@ -134,6 +127,20 @@ def load_small(n_test: int = 1, summaries: Path | None = None, min_ratings: int 
         texts["summary"] = read_summaries(summaries, data.item_ids)
     return parts, texts, {"valid_excludes": ["train"], "test_excludes": ["full_train"],
                           "goal_k": 10}
+
+
+def small_catalogue(min_ratings: int = 5):
+    """ml-latest-small cut to the movies with >= ``min_ratings`` ratings (rows of rarer
+    movies dropped), and its items table."""
+    from skllmers.datasets import load_movielens
+
+    data = load_movielens("latest-small", verbose=False)
+    counts = np.bincount(data.item_codes, minlength=data.n_items)
+    frame = data.to_pandas()
+    frame = frame[counts[data.item_codes] >= min_ratings]
+    items = data.items.loc[data.items.index.isin(frame["item_id"])]
+    return InteractionData.from_pandas(frame, items=items, rating_col="rating",
+                                       time_col="timestamp"), items
 
 
 def read_summaries(path: Path, item_ids) -> list[str]:
