@@ -170,7 +170,7 @@ def load_ml_latest_small_summaries():
     catalogue, the one Qwen's summaries cover), with the summaries as a second text."""
     from bench_text_lift import SMALL_SUMMARIES, read_summaries, small_catalogue
 
-    data, _ = small_catalogue(min_ratings=5)
+    data = small_catalogue(min_ratings=5)
     table = data.items.loc[data.item_ids]
     return data, {"title+genres": _title_genres(table),
                   "LLM summary": read_summaries(SMALL_SUMMARIES, data.item_ids)}

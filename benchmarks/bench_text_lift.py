@@ -112,14 +112,14 @@ def load_small(n_test: int = 1, summaries: Path | None = None, min_ratings: int 
     summaries are a second text, ``summary``."""
     from skllmers.model_selection import LeaveLastOut
 
-    data, items = small_catalogue(min_ratings)
+    data = small_catalogue(min_ratings)
     splitter = LeaveLastOut(n=n_test, random_state=0)
     train_idx, test_idx = next(splitter.split(data))
     train = data[train_idx]
     fit_idx, valid_idx = next(splitter.split(train))
     parts = {"train": train[fit_idx], "valid": train[valid_idx], "full_train": train,
              "test": data[test_idx]}
-    table = items.loc[data.item_ids]
+    table = data.items.loc[data.item_ids]
     texts = {"title_genres": (table["title"] + " (" + table["year"].astype("string")
                               .fillna("") + "). " + table["genres"].fillna("")
                               .str.replace("|", ", ")).tolist()}
@@ -131,7 +131,7 @@ def load_small(n_test: int = 1, summaries: Path | None = None, min_ratings: int 
 
 def small_catalogue(min_ratings: int = 5):
     """ml-latest-small cut to the movies with >= ``min_ratings`` ratings (rows of rarer
-    movies dropped), and its items table."""
+    movies dropped)."""
     from skllmers.datasets import load_movielens
 
     data = load_movielens("latest-small", verbose=False)
@@ -140,7 +140,7 @@ def small_catalogue(min_ratings: int = 5):
     frame = frame[counts[data.item_codes] >= min_ratings]
     items = data.items.loc[data.items.index.isin(frame["item_id"])]
     return InteractionData.from_pandas(frame, items=items, rating_col="rating",
-                                       time_col="timestamp"), items
+                                       time_col="timestamp")
 
 
 def read_summaries(path: Path, item_ids) -> list[str]:
